@@ -19,7 +19,7 @@ describe('BootTimeline', () => {
     expect(c.arch).toBe('BIOS');
     expect(c.stage).toBe('kernel');
     expect(c.bytes).toBe(8_070_000);
-    expect(c.entries.map((e) => e.stage)).toEqual(['dhcp', 'dhcp', 'nbp', 'kernel']);
+    expect(c.entries.map((e) => e.stage)).toEqual(['dhcp', 'nbp', 'dhcp', 'kernel']);
     expect(formatTimeline(c)).toContain('[kernel] http request ltsp/x86_64/vmlinuz');
   });
 

@@ -20,7 +20,7 @@ import type { Capture, IpPacket, RawFrame, SkippedFrame } from './types.js';
 export { PcapError, type PcapErrorCode } from './errors.js';
 export { LinkType, type Capture, type IpPacket, type RawFrame, type SkippedFrame, type Timestamp } from './types.js';
 export { decodeFrame, type FrameResult } from './network.js';
-export { writePcap, udpFrame, type UdpFrameSpec } from './writer.js';
+export { writePcap, writeClassic, writePcapng, udpFrame, type UdpFrameSpec, type FrameToWrite, type ClassicOptions, type PcapngOptions } from './writer.js';
 
 /** Calls `onFrame` for every packet record, in file order. Throws PcapError on bad structure. */
 export function readFrames(buf: Buffer, onFrame: (f: RawFrame) => void): { format: 'pcap' | 'pcapng'; littleEndian: boolean } {

@@ -65,23 +65,128 @@ export function udpFrame(s: UdpFrameSpec): Buffer {
   return Buffer.concat([eth, ip, udp, s.payload]);
 }
 
-/** A classic pcap file (LINKTYPE_ETHERNET, µs) holding `frames`, one second apart unless times are given. */
-export function writePcap(frames: Buffer[], times?: { sec: number; usec: number }[]): Buffer {
+/** A frame to write: link-layer bytes plus timestamp; linkType defaults to Ethernet. */
+export interface FrameToWrite {
+  data: Buffer;
+  ts?: { sec: number; nsec: number };
+  linkType?: number;
+  origLen?: number;
+}
+
+export interface ClassicOptions {
+  littleEndian?: boolean; // default true
+  nanoseconds?: boolean; // default false (µs)
+  linkType?: number; // default 1 (Ethernet)
+}
+
+const defaultTs = (i: number) => ({ sec: 1_700_000_000 + i, nsec: 0 });
+
+/** A classic pcap file in either byte order, with µs or ns timestamps. */
+export function writeClassic(frames: FrameToWrite[], o: ClassicOptions = {}): Buffer {
+  const le = o.littleEndian ?? true;
+  const u16 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+  const u32 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
   const hdr = Buffer.alloc(24);
-  hdr.writeUInt32LE(0xa1b2c3d4, 0);
-  hdr.writeUInt16LE(2, 4);
-  hdr.writeUInt16LE(4, 6);
-  hdr.writeUInt32LE(262144, 16);
-  hdr.writeUInt32LE(1, 20);
+  u32(hdr, o.nanoseconds ? 0xa1b23c4d : 0xa1b2c3d4, 0);
+  u16(hdr, 2, 4);
+  u16(hdr, 4, 6);
+  u32(hdr, 262144, 16);
+  u32(hdr, o.linkType ?? 1, 20);
   const parts: Buffer[] = [hdr];
   frames.forEach((f, i) => {
     const rec = Buffer.alloc(16);
-    const t = times?.[i] ?? { sec: 1_700_000_000 + i, usec: 0 };
-    rec.writeUInt32LE(t.sec, 0);
-    rec.writeUInt32LE(t.usec, 4);
-    rec.writeUInt32LE(f.length, 8);
-    rec.writeUInt32LE(f.length, 12);
-    parts.push(rec, f);
+    const t = f.ts ?? defaultTs(i);
+    u32(rec, t.sec, 0);
+    u32(rec, o.nanoseconds ? t.nsec : Math.floor(t.nsec / 1000), 4);
+    u32(rec, f.data.length, 8);
+    u32(rec, f.origLen ?? f.data.length, 12);
+    parts.push(rec, f.data);
   });
   return Buffer.concat(parts);
+}
+
+export interface PcapngOptions {
+  littleEndian?: boolean; // default true
+  /** if_tsresol byte for every interface (default 6 = µs; 9 = ns; 0x80|n = 2^-n). */
+  tsresol?: number;
+  /** Write Simple Packet Blocks (no timestamps; single interface) instead of EPBs. */
+  simple?: boolean;
+}
+
+/** A pcapng file with one SHB, one IDB per distinct link type, and an EPB or SPB per frame. */
+export function writePcapng(frames: FrameToWrite[], o: PcapngOptions = {}): Buffer {
+  const le = o.littleEndian ?? true;
+  const block = (type: number, body: Buffer): Buffer => {
+    const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
+    const b = Buffer.alloc(12 + padded.length);
+    const total = b.length;
+    if (le) {
+      b.writeUInt32LE(type, 0);
+      b.writeUInt32LE(total, 4);
+      b.writeUInt32LE(total, total - 4);
+    } else {
+      b.writeUInt32BE(type, 0);
+      b.writeUInt32BE(total, 4);
+      b.writeUInt32BE(total, total - 4);
+    }
+    padded.copy(b, 8);
+    return b;
+  };
+  const w = (size: number, fill: (b: Buffer) => void): Buffer => {
+    const b = Buffer.alloc(size);
+    fill(b);
+    return b;
+  };
+  const u16 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+  const u32 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
+  const shb = w(16, (b) => {
+    u32(b, 0x1a2b3c4d, 0);
+    u16(b, 1, 4);
+    b.writeInt32LE(-1, 8); // section length unknown (-1 is the same in both byte orders)
+    b.writeInt32LE(-1, 12);
+  });
+  const parts: Buffer[] = [block(0x0a0d0d0a, shb)];
+  const resol = o.tsresol ?? 6;
+  const unitsPerSec = resol & 0x80 ? 1n << BigInt(resol & 0x7f) : 10n ** BigInt(resol);
+  const ifaces = new Map<number, number>();
+  for (const f of frames) {
+    const lt = f.linkType ?? 1;
+    if (ifaces.has(lt)) continue;
+    ifaces.set(lt, ifaces.size);
+    parts.push(
+      block(
+        1,
+        w(20, (b) => {
+          u16(b, lt, 0);
+          u32(b, 262144, 4);
+          u16(b, 9, 8); // if_tsresol
+          u16(b, 1, 10);
+          b[12] = resol;
+          // 3 bytes padding, then opt_endofopt (4 zero bytes)
+        }),
+      ),
+    );
+  }
+  frames.forEach((f, i) => {
+    if (o.simple) {
+      parts.push(block(3, Buffer.concat([w(4, (b) => u32(b, f.origLen ?? f.data.length, 0)), f.data])));
+      return;
+    }
+    const t = f.ts ?? defaultTs(i);
+    const units = BigInt(t.sec) * unitsPerSec + (BigInt(t.nsec) * unitsPerSec) / 1_000_000_000n;
+    const head = w(20, (b) => {
+      u32(b, ifaces.get(f.linkType ?? 1)!, 0);
+      u32(b, Number(units >> 32n), 4);
+      u32(b, Number(units & 0xffffffffn), 8);
+      u32(b, f.data.length, 12);
+      u32(b, f.origLen ?? f.data.length, 16);
+    });
+    parts.push(block(6, Buffer.concat([head, f.data])));
+  });
+  return Buffer.concat(parts);
+}
+
+/** A classic little-endian µs Ethernet pcap holding `frames`, one second apart unless times are given. */
+export function writePcap(frames: Buffer[], times?: { sec: number; usec: number }[]): Buffer {
+  return writeClassic(frames.map((data, i) => ({ data, ...(times?.[i] ? { ts: { sec: times[i]!.sec, nsec: times[i]!.usec * 1000 } } : {}) })));
 }

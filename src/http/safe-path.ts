@@ -1,0 +1,81 @@
+/**
+ * Maps a request path to a file inside a root directory, the way the TFTP server confines
+ * its names: percent-decoding happens exactly once, then NUL bytes, backslashes and `..`
+ * components are refused before the file system is touched, and the real path (symlinks
+ * resolved) must still lie inside the root unless symlinks out of it are allowed.
+ *
+ * Decoding once means `%252e%252e` stays the literal name `%2e%2e` (not found), and `%2f`
+ * is a separator that is checked like any other.
+ */
+import { realpath as realpathCb } from 'node:fs';
+import { promisify } from 'node:util';
+import path from 'node:path';
+
+/** realpath(3) in one syscall (fs.promises.realpath walks the path with lstat in JS). */
+const realpath = promisify(realpathCb.native);
+
+export class PathRefused extends Error {
+  constructor(
+    readonly status: 400 | 403 | 404,
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+/**
+ * Splits an already-undecoded URL path (the part after the route prefix, no query) into
+ * safe components. Throws PathRefused(400) on anything that could name a file outside.
+ */
+export function safeComponents(encoded: string): string[] {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(encoded);
+  } catch {
+    throw new PathRefused(400, 'bad percent-encoding');
+  }
+  if (decoded.includes('\0')) throw new PathRefused(400, 'NUL byte in path');
+  // dnsmasq/tftpd take '\' as '/' for DOS clients; no HTTP client needs that, so refuse it.
+  if (decoded.includes('\\')) throw new PathRefused(400, 'backslash in path');
+  const parts = decoded.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) throw new PathRefused(400, "'..' in path");
+  if (parts.length === 0) throw new PathRefused(404, 'empty file name');
+  return parts;
+}
+
+/** Is `p` equal to `root` or inside it (both absolute and normalised)? */
+export function isInside(root: string, p: string): boolean {
+  return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+/** Real path of `root`, cached once it resolves (the root is fixed for a server's life). */
+export class Root {
+  private real?: string;
+  constructor(readonly dir: string) {}
+
+  async realDir(): Promise<string> {
+    this.real ??= await realpath(this.dir);
+    return this.real;
+  }
+}
+
+/**
+ * Resolves `parts` under `base` (a directory at or below `root.dir`) to a real file path.
+ * ENOENT/ENOTDIR → 404, EACCES → 403, a symlink leaving the root → 403 unless `followOutside`.
+ */
+export async function resolveInside(root: Root, base: string, parts: string[], followOutside: boolean): Promise<string> {
+  const joined = path.join(base, ...parts);
+  let real: string;
+  let rootReal: string;
+  try {
+    rootReal = await root.realDir();
+    real = await realpath(joined);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new PathRefused(403, 'permission denied');
+    if (code === 'ELOOP') throw new PathRefused(403, 'symlink loop');
+    throw new PathRefused(404, 'not found');
+  }
+  if (!followOutside && !isInside(rootReal, real)) throw new PathRefused(403, 'symlink leaves the root');
+  return real;
+}

@@ -1,0 +1,137 @@
+/**
+ * Answers GET/HEAD for one already-confined file path: validators, conditional requests,
+ * single and multipart ranges, then the body through file-sender.ts.
+ */
+import { open, fstat, close } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { decide, etagOf, lastModifiedOf, multipartPlan, type ConditionalHeaders } from './http-range.js';
+import { sendSegments, type Segment, type SendProgress, type SendResult } from './file-sender.js';
+
+const openP = promisify(open);
+const fstatP = promisify(fstat);
+
+/** What the access log and boot events need to know about one answered file request. */
+export interface FileOutcome {
+  status: number;
+  bytes: number;
+  outcome: SendResult['outcome'] | 'refused';
+  reason?: string;
+}
+
+const TYPES: Record<string, string> = {
+  '.ipxe': 'text/plain; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.cfg': 'text/plain; charset=utf-8',
+  '.conf': 'text/plain; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+};
+
+export function contentTypeOf(file: string): string {
+  return TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/** A short text answer (errors, refusals); `progress` is filled before the response ends. */
+function plain(
+  res: ServerResponse,
+  progress: SendProgress,
+  status: number,
+  body: string,
+  headers: Record<string, string | number> = {},
+  head = false,
+): FileOutcome {
+  const buf = Buffer.from(body + '\n');
+  const out: FileOutcome = { status, bytes: head ? 0 : buf.length, outcome: 'refused', reason: body };
+  Object.assign(progress, { bytes: out.bytes, outcome: out.outcome, reason: body });
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': buf.length, ...headers });
+  res.end(head ? undefined : buf);
+  return out;
+}
+
+/** Headers only (304, HEAD). */
+function headersOnly(res: ServerResponse, progress: SendProgress, status: number): FileOutcome {
+  Object.assign(progress, { bytes: 0, outcome: 'ok' });
+  res.end();
+  return { status, bytes: 0, outcome: 'ok' };
+}
+
+/**
+ * Serves `file` (a real path already checked to be inside the root). Directories and
+ * special files are 404: only regular files are served.
+ */
+export async function serveFile(req: IncomingMessage, res: ServerResponse, file: string, progress: SendProgress = {}): Promise<FileOutcome> {
+  const head = req.method === 'HEAD';
+  let fd: number;
+  try {
+    fd = await openP(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return plain(res, progress, 403, 'forbidden', {}, head);
+    return plain(res, progress, 404, 'not found', {}, head);
+  }
+  let st;
+  try {
+    st = await fstatP(fd);
+  } catch {
+    close(fd, () => {});
+    return plain(res, progress, 500, 'stat failed', {}, head);
+  }
+  if (!st.isFile()) {
+    close(fd, () => {});
+    return plain(res, progress, 404, 'not found', {}, head);
+  }
+
+  const facts = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  const type = contentTypeOf(file);
+  const validators = { etag: etagOf(facts), 'last-modified': lastModifiedOf(facts), 'accept-ranges': 'bytes' };
+  const d = decide(req.headers as ConditionalHeaders, facts);
+
+  let segments: Segment[];
+  switch (d.status) {
+    case 304:
+      close(fd, () => {});
+      res.writeHead(304, validators);
+      return headersOnly(res, progress, 304);
+    case 412:
+      close(fd, () => {});
+      return plain(res, progress, 412, 'precondition failed', validators, head);
+    case 416:
+      close(fd, () => {});
+      return plain(res, progress, 416, 'range not satisfiable', { ...validators, 'content-range': `bytes */${st.size}` }, head);
+    case 200:
+      res.writeHead(200, { ...validators, 'content-type': type, 'content-length': st.size });
+      segments = st.size > 0 ? [{ start: 0, end: st.size - 1 }] : [];
+      break;
+    case 206: {
+      if (d.ranges.length === 1) {
+        const r = d.ranges[0]!;
+        res.writeHead(206, {
+          ...validators,
+          'content-type': type,
+          'content-length': r.end - r.start + 1,
+          'content-range': `bytes ${r.start}-${r.end}/${st.size}`,
+        });
+        segments = [r];
+      } else {
+        const plan = multipartPlan(d.ranges, st.size, type, randomBytes(12).toString('hex'));
+        res.writeHead(206, {
+          ...validators,
+          'content-type': `multipart/byteranges; boundary=${plan.boundary}`,
+          'content-length': plan.contentLength,
+        });
+        segments = [];
+        d.ranges.forEach((r, i) => segments.push(Buffer.from(plan.heads[i]!), r));
+        segments.push(Buffer.from(plan.tail));
+      }
+      break;
+    }
+  }
+  if (head) {
+    close(fd, () => {});
+    return headersOnly(res, progress, d.status);
+  }
+  const sent = await sendSegments(fd, segments, res, progress);
+  return { status: d.status, bytes: sent.bytes, outcome: sent.outcome, reason: sent.error?.message };
+}

@@ -1,7 +1,9 @@
 /**
- * Building replies: a BOOTREPLY that copies what RFC 2131 Table 3 says is copied from the
- * request (xid, htype, hlen, chaddr, giaddr, flags) and carries the options given, with
- * option 53 first as every server does.
+ * Building replies: a BOOTREPLY that copies from the request what RFC 2131 Table 3 says
+ * is copied (xid, htype, hlen, chaddr, giaddr, flags) and carries the options given, with
+ * option 53 first as every server does. `secs` and `hops` are copied too: dnsmasq builds
+ * its reply by rewriting the request in place, so its replies carry them, and copying
+ * them keeps our replies field-for-field equal to dnsmasq's.
  */
 import { OPT } from './options.js';
 import { BOOTREPLY, FLAG_BROADCAST, encodeDhcp, type DhcpOption, type DhcpPacket, type EncodeOptions } from './packet.js';
@@ -20,7 +22,7 @@ export interface ReplySpec {
   options?: DhcpOption[];
 }
 
-export function buildReply(req: Pick<DhcpPacket, 'htype' | 'hlen' | 'xid' | 'chaddr' | 'giaddr' | 'flags'>, spec: ReplySpec): DhcpPacket {
+export function buildReply(req: Pick<DhcpPacket, 'htype' | 'hlen' | 'xid' | 'chaddr' | 'giaddr' | 'flags'> & Partial<Pick<DhcpPacket, 'secs' | 'hops'>>, spec: ReplySpec): DhcpPacket {
   const flags = spec.broadcast === undefined ? req.flags : spec.broadcast ? req.flags | FLAG_BROADCAST : req.flags & ~FLAG_BROADCAST;
   const chaddr = new Uint8Array(16);
   chaddr.set(req.chaddr.subarray(0, 16));
@@ -28,9 +30,9 @@ export function buildReply(req: Pick<DhcpPacket, 'htype' | 'hlen' | 'xid' | 'cha
     op: BOOTREPLY,
     htype: req.htype,
     hlen: req.hlen,
-    hops: 0,
+    hops: req.hops ?? 0,
     xid: req.xid,
-    secs: 0,
+    secs: req.secs ?? 0,
     flags,
     ciaddr: spec.ciaddr ?? '0.0.0.0',
     yiaddr: spec.yiaddr ?? '0.0.0.0',

@@ -5,7 +5,7 @@
  */
 import { archInfo } from './arch.js';
 import { ipxeCapable } from './ipxe.js';
-import { messageTypeName, typedOptions, OPT } from './options.js';
+import { hex, messageTypeName, typedOptions, OPT } from './options.js';
 import { getOption, macOf, type DhcpPacket } from './packet.js';
 
 /** Raspberry Pi Foundation / Raspberry Pi Trading OUIs (LTSP ltsp-dnsmasq.conf, #940). */
@@ -50,8 +50,8 @@ export interface DhcpFacts {
   userClass?: string[];
   /** Option 97, wire byte order. */
   guid?: string;
-  /** Raw option 97 value present (echoed in replies even when not a valid 17-byte GUID). */
-  hasGuidOption: boolean;
+  /** Raw option 97 value as hex, when sent (what a reply echoes). */
+  guidOption?: string;
   /** giaddr is not 0.0.0.0: came through a relay agent. */
   relayed: boolean;
   giaddr: string;
@@ -89,6 +89,7 @@ export function classify(p: DhcpPacket, ctx: ClassifyContext = {}): DhcpFacts {
   const arch = t.clientArch?.[0];
   const ai = arch === undefined ? undefined : archInfo(arch);
   const features = t.ipxe?.features ?? [];
+  const guidRaw = getOption(p, OPT.CLIENT_GUID);
   const isIpxeUserClass = t.userClass?.classes.includes('iPXE') ?? false;
   const facts: DhcpFacts = {
     op: p.op,
@@ -114,7 +115,7 @@ export function classify(p: DhcpPacket, ctx: ClassifyContext = {}): DhcpFacts {
     ipxeCapable: ipxeCapable(features),
     userClass: t.userClass?.classes,
     guid: t.guid,
-    hasGuidOption: getOption(p, OPT.CLIENT_GUID) !== undefined,
+    guidOption: guidRaw ? hex(guidRaw) : undefined,
     relayed: p.giaddr !== '0.0.0.0',
     giaddr: p.giaddr,
     relayCircuitId: t.relayAgent?.circuitId,

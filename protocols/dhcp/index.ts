@@ -16,3 +16,4 @@ export * from './ipxe.js';
 export * from './tlv.js';
 export * from './classify.js';
 export * from './builder.js';
+export * from './client-packets.js';

@@ -198,6 +198,7 @@ describe('pcap reader: link types', () => {
     const cap = readCapture(writeClassic([{ data: cut, origLen: eth.length }]));
     expect(cap.packets[0]).toMatchObject({ truncated: true });
     expect(cap.packets[0]!.payload.length).toBe(200 - 42);
+    expect(cap.packets[0]!.payloadLength).toBe(300);
   });
 
   it('trims Ethernet padding using the IP total length', () => {

@@ -35,13 +35,15 @@ export function readCapture(buf: Buffer): Capture {
   const packets: IpPacket[] = [];
   const skipped: SkippedFrame[] = [];
   let frameCount = 0;
+  let firstTs: Capture['firstTs'];
   const { format, littleEndian } = readFrames(buf, (f) => {
     frameCount = f.frame;
+    firstTs ??= f.ts;
     const r = decodeFrame(f);
     if (r.ok) packets.push(r.packet);
     else skipped.push({ frame: f.frame, reason: r.reason });
   });
-  return { format, littleEndian, frameCount, packets, skipped };
+  return { format, littleEndian, frameCount, ...(firstTs ? { firstTs } : {}), packets, skipped };
 }
 
 /** Seconds (with fraction) between two timestamps: b - a. */

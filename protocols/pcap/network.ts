@@ -124,6 +124,7 @@ export function decodeFrame(f: RawFrame): FrameResult {
         srcPort: d.readUInt16BE(l4),
         dstPort: d.readUInt16BE(l4 + 2),
         payload: d.subarray(l4 + 8, udpEnd),
+        payloadLength: udpLen - 8,
         truncated,
       },
     };
@@ -143,6 +144,7 @@ export function decodeFrame(f: RawFrame): FrameResult {
         srcPort: d.readUInt16BE(l4),
         dstPort: d.readUInt16BE(l4 + 2),
         payload: d.subarray(l4 + dataOff, end),
+        payloadLength: totalLen - ihl - dataOff,
         truncated,
         tcp: { seq: d.readUInt32BE(l4 + 4), ack: d.readUInt32BE(l4 + 8), flags: tcpFlags(d[l4 + 13]!) },
       },

@@ -44,8 +44,10 @@ export interface IpPacket {
   protocol: 'udp' | 'tcp';
   srcPort: number;
   dstPort: number;
-  /** UDP payload or TCP segment data. */
+  /** UDP payload or TCP segment data, as captured. */
   payload: Buffer;
+  /** Payload length the UDP/IP headers announce (larger than payload.length when truncated). */
+  payloadLength: number;
   /**
    * True when the capture cut the packet short (snap length): payload then holds fewer bytes
    * than the IP/UDP headers announce.
@@ -67,6 +69,8 @@ export interface Capture {
   littleEndian: boolean;
   /** Number of packet records (frames) in the file. */
   frameCount: number;
+  /** Timestamp of frame 1 (tshark's reference for relative times); undefined when empty. */
+  firstTs?: Timestamp;
   packets: IpPacket[];
   skipped: SkippedFrame[];
 }

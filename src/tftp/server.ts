@@ -82,7 +82,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     mBytes?.inc({}, s.bytesSent);
     mRetrans?.inc({}, s.retransmits);
     const seconds = Number((s.durationMs / 1000).toFixed(3));
-    const line = { client: s.client, file: s.file, bytes: s.bytes, blksize: s.blksize, windowsize: s.windowsize, seconds, retransmits: s.retransmits, outcome: s.outcome, ...(s.reason ? { reason: s.reason } : {}) };
+    const line = { client: s.client, file: s.file, bytes: s.bytes, blksize: s.blksize, windowsize: s.windowsize, seconds, retransmits: s.retransmits, bytesSent: s.bytesSent, outcome: s.outcome, ...(s.reason ? { reason: s.reason } : {}) };
     const text = `tftp: ${s.outcome} ${s.file} to ${s.client}: ${s.bytes} bytes in ${seconds}s (blksize ${s.blksize}, windowsize ${s.windowsize}, ${s.retransmits} retransmits)${s.reason ? ` - ${s.reason}` : ''}`;
     if (s.outcome === 'ok' || s.outcome === 'aborted') log.info(line, text);
     else log.warn(line, text);

@@ -156,8 +156,26 @@ function readDollar(sc: Scanner, parts: ValuePart[], res: WordResult): void {
     parts.push({ ref: braced[1]! });
     return;
   }
-  if (rest.startsWith('(') || rest.startsWith('{')) {
-    res.unsupported ??= `'$${rest[0]}...' (command substitution or parameter expansion) is not evaluated; kept literally`;
+  const open = rest[0];
+  if (open === '(' || open === '{') {
+    // $(cmd) / ${VAR:-x}: keep the whole construct literally, up to its closing bracket.
+    const close = open === '(' ? ')' : '}';
+    let depth = 0;
+    let end = -1;
+    for (let i = 0; i < rest.length && rest[i] !== '\n'; i++) {
+      if (rest[i] === open) depth++;
+      else if (rest[i] === close && --depth === 0) {
+        end = i;
+        break;
+      }
+    }
+    if (end > 0) {
+      const construct = `$${rest.slice(0, end + 1)}`;
+      res.unsupported ??= `'${snippet(construct)}' (${open === '(' ? 'command substitution' : 'parameter expansion'}) is not evaluated; kept literally`;
+      pushText(parts, construct);
+      sc.pos += end + 1;
+      return;
+    }
   }
   pushText(parts, '$');
 }

@@ -26,6 +26,12 @@ function printable(loaded: LoadedConfig): Record<string, unknown> {
   return c;
 }
 
+/** ltsp.conf values that must not end up in terminals or logs (HTTP_TOKEN_SECRET, PASSWORDS_*). */
+const SECRET_KEY = /SECRET|PASSWORD/i;
+function redact(settings: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, SECRET_KEY.test(k) ? '(set)' : v]));
+}
+
 function flatten(value: unknown, prefix: string, out: string[]): void {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const entries = Object.entries(value as Record<string, unknown>);
@@ -53,7 +59,7 @@ export function register(program: Command): void {
       if (g.tftpDir) overrides.tftpDir = g.tftpDir;
       if (g.logLevel) overrides.logLevel = g.logLevel as ConfigOverrides['logLevel'];
       const loaded = await loadConfig({ configFile: g.config ?? DEFAULT_CONFIG_FILE, explicit: g.config !== undefined, overrides });
-      const client = g.client ? loaded.clientSettings(g.client, g.ip, g.hostname) : undefined;
+      const client = g.client ? redact(loaded.clientSettings(g.client, g.ip, g.hostname)) : undefined;
       const sections = loaded.ltspConf.headers.map((h) => ({ section: h.pattern, line: h.line }));
 
       for (const w of loaded.warnings) process.stderr.write(`${formatDiagnostic(w, 'warning')}\n`);
@@ -63,9 +69,9 @@ export function register(program: Command): void {
       if (g.json) {
         const out = {
           config: printable(loaded),
-          serverSettings: loaded.serverSettings,
+          serverSettings: redact(loaded.serverSettings),
           sections,
-          macSections: loaded.macSections(),
+          macSections: loaded.macSections().map((m) => ({ ...m, settings: redact(m.settings) })),
           ...(client ? { client: { mac: g.client, ip: g.ip, hostname: g.hostname, settings: client } } : {}),
           warnings: loaded.warnings,
           errors: loaded.errors,

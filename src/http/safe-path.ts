@@ -7,12 +7,13 @@
  * Decoding once means `%252e%252e` stays the literal name `%2e%2e` (not found), and `%2f`
  * is a separator that is checked like any other.
  */
-import { realpath as realpathCb } from 'node:fs';
+import { close, constants, fstatSync, open, readlinkSync, realpath as realpathCb, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
 
 /** realpath(3) in one syscall (fs.promises.realpath walks the path with lstat in JS). */
 const realpath = promisify(realpathCb.native);
+const openP = promisify(open);
 
 export class PathRefused extends Error {
   constructor(
@@ -59,23 +60,54 @@ export class Root {
   }
 }
 
+/** An opened, confined regular file. The caller owns `fd` and must close it. */
+export interface OpenedFile {
+  fd: number;
+  /** Real path of the opened file (symlinks resolved). */
+  path: string;
+  stat: Stats;
+}
+
 /**
- * Resolves `parts` under `base` (a directory at or below `root.dir`) to a real file path.
- * ENOENT/ENOTDIR → 404, EACCES → 403, a symlink leaving the root → 403 unless `followOutside`.
+ * Opens `parts` under `base` (a directory at or below `root.dir`) and checks the file that
+ * was actually opened: its real path, read back from /proc/self/fd (no window between
+ * check and use, and no extra thread-pool round trip), must lie inside the root unless
+ * `followOutside`; it must be a regular file. O_NONBLOCK keeps a FIFO planted in the tree
+ * from hanging a thread-pool thread. Only open(2) can wait for the disk: readlink on procfs
+ * and fstat on an open fd are in-memory, so they run synchronously.
+ *
+ * ENOENT/ENOTDIR/not a regular file → 404, EACCES → 403, outside the root → 403.
  */
-export async function resolveInside(root: Root, base: string, parts: string[], followOutside: boolean): Promise<string> {
+export async function openInside(root: Root, base: string, parts: string[], followOutside: boolean): Promise<OpenedFile> {
   const joined = path.join(base, ...parts);
-  let real: string;
+  let fd: number;
   let rootReal: string;
   try {
     rootReal = await root.realDir();
-    real = await realpath(joined);
+    fd = await openP(joined, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') throw new PathRefused(403, 'permission denied');
-    if (code === 'ELOOP') throw new PathRefused(403, 'symlink loop');
-    throw new PathRefused(404, 'not found');
+    throw refusal(err);
   }
-  if (!followOutside && !isInside(rootReal, real)) throw new PathRefused(403, 'symlink leaves the root');
-  return real;
+  try {
+    let real: string;
+    try {
+      real = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      real = await realpath(joined); // no procfs: check the name instead of the descriptor
+    }
+    if (!followOutside && !isInside(rootReal, real)) throw new PathRefused(403, 'symlink leaves the root');
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new PathRefused(404, 'not a regular file');
+    return { fd, path: real, stat };
+  } catch (err) {
+    close(fd, () => {});
+    throw err instanceof PathRefused ? err : refusal(err);
+  }
+}
+
+function refusal(err: unknown): PathRefused {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return new PathRefused(403, 'permission denied');
+  if (code === 'ELOOP') return new PathRefused(403, 'symlink loop');
+  return new PathRefused(404, 'not found');
 }

@@ -2,16 +2,14 @@
  * Answers GET/HEAD for one already-confined file path: validators, conditional requests,
  * single and multipart ranges, then the body through file-sender.ts.
  */
-import { open, fstat, close } from 'node:fs';
+import { close } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import path from 'node:path';
 import { decide, etagOf, lastModifiedOf, multipartPlan, type ConditionalHeaders } from './http-range.js';
+import type { OpenedFile } from './safe-path.js';
 import { sendSegments, type Segment, type SendProgress, type SendResult } from './file-sender.js';
 
-const openP = promisify(open);
-const fstatP = promisify(fstat);
 
 /** What the access log and boot events need to know about one answered file request. */
 export interface FileOutcome {
@@ -58,33 +56,13 @@ function headersOnly(res: ServerResponse, progress: SendProgress, status: number
 }
 
 /**
- * Serves `file` (a real path already checked to be inside the root). Directories and
- * special files are 404: only regular files are served.
+ * Serves an opened, confined regular file (safe-path.ts openInside); closes its fd.
  */
-export async function serveFile(req: IncomingMessage, res: ServerResponse, file: string, progress: SendProgress = {}): Promise<FileOutcome> {
+export async function serveFile(req: IncomingMessage, res: ServerResponse, file: OpenedFile, progress: SendProgress = {}): Promise<FileOutcome> {
   const head = req.method === 'HEAD';
-  let fd: number;
-  try {
-    fd = await openP(file, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') return plain(res, progress, 403, 'forbidden', {}, head);
-    return plain(res, progress, 404, 'not found', {}, head);
-  }
-  let st;
-  try {
-    st = await fstatP(fd);
-  } catch {
-    close(fd, () => {});
-    return plain(res, progress, 500, 'stat failed', {}, head);
-  }
-  if (!st.isFile()) {
-    close(fd, () => {});
-    return plain(res, progress, 404, 'not found', {}, head);
-  }
-
+  const { fd, stat: st } = file;
   const facts = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
-  const type = contentTypeOf(file);
+  const type = contentTypeOf(file.path);
   const validators = { etag: etagOf(facts), 'last-modified': lastModifiedOf(facts), 'accept-ranges': 'bytes' };
   const d = decide(req.headers as ConditionalHeaders, facts);
 

@@ -13,14 +13,15 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import path from 'node:path';
-import type { Config } from '../config/index.js';
+import type { Config, LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { noEvents, type BootEventSink } from '../events.js';
 import { MetricsRegistry } from '../metrics.js';
-import { PathRefused, Root, resolveInside, safeComponents } from './safe-path.js';
+import { PathRefused, Root, openInside, safeComponents, type OpenedFile } from './safe-path.js';
 import { serveFile } from './serve-file.js';
 import { imageTokensFromConfig, type ImageTokens } from './image-token.js';
 import { inSubnets, parseSubnets, unmapIPv4 } from './client-subnet.js';
+import { ipxeScriptProvider } from './script-provider.js';
 
 /** What a script generator learns about the request. */
 export interface ScriptRequest {
@@ -42,8 +43,15 @@ export interface HttpServerOptions {
   metrics?: MetricsRegistry;
   /** Generates /ltsp/ltsp.ipxe. Without one, TFTP_DIR/ltsp/ltsp.ipxe is served as a file. */
   script?: ScriptProvider;
+  /**
+   * Without `script`: generate the script from this config (src/boot/ipxe-menu.ts). A
+   * function is called per request (for configs reloaded on SIGHUP).
+   */
+  loaded?: LoadedConfig | (() => LoadedConfig);
   /** Image token signer/verifier (default: from config.http); share it with the script generator. */
   tokens?: ImageTokens;
+  /** Extra routes (dashboard, API), registered before the server listens. */
+  routes?: (app: FastifyInstance) => void | Promise<void>;
 }
 
 export interface HttpServer {
@@ -113,6 +121,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const log = opts.log.child({ svc: 'http' });
   const metrics = opts.metrics ?? new MetricsRegistry();
   const tokens = opts.tokens ?? imageTokensFromConfig(config);
+  const loaded = opts.loaded;
+  const script: ScriptProvider | undefined =
+    opts.script ?? (loaded ? ipxeScriptProvider(typeof loaded === 'function' ? loaded : () => loaded, log) : undefined);
 
   const mRequests = metrics.counter('ltsp_http_requests_total', 'HTTP requests answered, by route and status');
   const mBytes = metrics.counter('ltsp_http_response_bytes_total', 'HTTP response body bytes sent, by route and status');
@@ -132,7 +143,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
     keepAliveTimeout: 65_000,
-    maxParamLength: 4096,
+    routerOptions: { maxParamLength: 4096 },
     bodyLimit: 1024,
     return503OnClosing: true,
   });
@@ -194,13 +205,13 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
 
   /** Hands a confined file to serveFile and records the outcome. */
-  async function sendFile(req: FastifyRequest, reply: FastifyReply, real: string): Promise<void> {
+  async function sendFile(req: FastifyRequest, reply: FastifyReply, file: OpenedFile): Promise<void> {
     reply.hijack();
     try {
       // serveFile fills req.track (bytes, outcome, reason) before the response ends.
-      await serveFile(req.raw, reply.raw, real, req.track);
+      await serveFile(req.raw, reply.raw, file, req.track);
     } catch (err) {
-      log.error({ err, file: real }, 'file send failed');
+      log.error({ err, file: file.path }, 'file send failed');
       req.track.reason = (err as Error).message;
       if (!reply.raw.headersSent) reply.raw.writeHead(500).end();
       else reply.raw.destroy();
@@ -226,10 +237,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
         mac = typeof q.mac === 'string' ? normaliseMac(q.mac) : undefined;
         if (!mac) return refuse(req, reply, 400, 'mac: expected a MAC address like aa:bb:cc:dd:ee:ff');
       }
-      if (!opts.script) {
+      if (!script) {
         // No generator wired in: serve a static ltsp.ipxe like `ltsp ipxe` writes it.
         try {
-          return await sendFile(req, reply, await resolveInside(tftpRoot, ltspDir, ['ltsp.ipxe'], config.tftp.followSymlinksOutside));
+          return await sendFile(req, reply, await openInside(tftpRoot, ltspDir, ['ltsp.ipxe'], config.tftp.followSymlinksOutside));
         } catch (err) {
           if (err instanceof PathRefused) return refuse(req, reply, err.status, err.reason);
           throw err;
@@ -237,7 +248,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }
       const sock = req.raw.socket;
       const reached = reachedAs(req.headers.host, sock.localAddress ?? '127.0.0.1', sock.localPort ?? config.http.port);
-      const text = await opts.script({ clientIp: clientIp(req), mac, ...reached });
+      const text = await script({ clientIp: clientIp(req), mac, ...reached });
       return reply
         .header('cache-control', 'no-store')
         .type('text/plain; charset=utf-8')
@@ -269,7 +280,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const check = tokens.verify(m[1]!, ip, typeof q.token === 'string' ? q.token : undefined);
       if (!check.ok) return refuse(req, reply, 403, `image token ${check.reason}`);
       try {
-        return await sendFile(req, reply, await resolveInside(imagesRoot, imagesRoot.dir, parts, false));
+        return await sendFile(req, reply, await openInside(imagesRoot, imagesRoot.dir, parts, false));
       } catch (err) {
         if (err instanceof PathRefused) return refuse(req, reply, err.status, err.reason);
         throw err;
@@ -288,7 +299,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       try {
         const parts = safeComponents(rest);
         req.track.file = parts.join('/');
-        return await sendFile(req, reply, await resolveInside(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside));
+        return await sendFile(req, reply, await openInside(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside));
       } catch (err) {
         if (err instanceof PathRefused) return refuse(req, reply, err.status, err.reason);
         throw err;
@@ -308,6 +319,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     if (req.track) req.track.reason = err.message;
     return reply.code(status).type('text/plain; charset=utf-8').send(status >= 500 ? 'internal error\n' : `${err.message}\n`);
   });
+
+  if (opts.routes) await opts.routes(app);
 
   await app.listen({ port: config.http.port, host: config.http.address });
   const addr = app.server.address();

@@ -2,7 +2,7 @@
  * Differential test against dnsmasq 2.90 on real firmware traffic (issue 3, "done when").
  *
  * For every client request to port 67 or 4011 in pcap-fixtures/, the decision core and reply
- * builder (what `ltsp-ts replay --json` runs; here in-process) with a config like the
+ * builder (replayCapture(), what `ltsp-ts replay --json` prints) with a config like the
  * harness's (server 192.168.77.1, HTTP port 8080, ltsp/undionly.kpxe, ltsp/snponly.efi)
  * must produce the reply dnsmasq sent in the capture, field by field: every BOOTP header field, every option
  * by number (value bytes) and the option order; and must ignore what dnsmasq ignored.
@@ -18,12 +18,11 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildReply, classify, decodeDhcp, encodeDhcp, type DhcpFacts, type DhcpPacket } from '../protocols/dhcp/index.js';
+import { decodeDhcp, type DhcpFacts, type DhcpPacket } from '../protocols/dhcp/index.js';
 import { readCapture, udpFrame, writePcap } from '../protocols/pcap/index.js';
 import { loadConfig } from '../src/config/index.js';
-import { decide } from '../src/dhcp/decide.js';
 import { replyDestination } from '../src/dhcp/destination.js';
-import { policyFromConfig } from '../src/dhcp/policy.js';
+import { replayCapture, type ReplayLine } from '../src/dhcp/replay.js';
 
 const SERVER = '192.168.77.1';
 const FIXTURES = 'pcap-fixtures';
@@ -40,45 +39,11 @@ function config(fixture: string, http: boolean): string {
   return file;
 }
 
-interface ReplayLine {
-  frame: number;
-  port: number;
-  xid: string;
-  mac: string;
-  facts: DhcpFacts;
-  action: 'reply' | 'ignore';
-  reason: string;
-  replyHex?: string;
-}
-
-/**
- * What `ltsp-ts replay --json` prints per client packet (issue 3), computed in-process with
- * the decision core's exported functions (classify -> decide -> buildReply -> encodeDhcp),
- * the config loaded by loadConfig like the CLI does.
- */
+/** `ltsp-ts replay --json` lines, from the function the command runs (src/dhcp/replay.ts). */
 async function replay(fixture: string, http: boolean): Promise<ReplayLine[]> {
   const loaded = await loadConfig({ configFile: config(fixture, http), explicit: true });
   expect(loaded.errors).toEqual([]);
-  const policy = policyFromConfig(loaded);
-  const out: ReplayLine[] = [];
-  for (const p of readCapture(readFileSync(join(FIXTURES, fixture))).packets) {
-    if (p.protocol !== 'udp' || (p.dstPort !== 67 && p.dstPort !== policy.pxePort)) continue;
-    const request = decodeDhcp(p.payload);
-    if (request.op !== 1) continue;
-    const facts = classify(request, { srcPort: p.srcPort, dstPort: p.dstPort });
-    const d = decide(facts, policy, SERVER);
-    out.push({
-      frame: p.frame,
-      port: p.dstPort,
-      xid: facts.xidHex,
-      mac: facts.mac,
-      facts,
-      action: d.action,
-      reason: d.reason,
-      ...(d.action === 'reply' ? { replyHex: Buffer.from(encodeDhcp(buildReply(request, d.reply))).toString('hex') } : {}),
-    });
-  }
-  return out;
+  return replayCapture(readFileSync(join(FIXTURES, fixture)), loaded, SERVER).lines;
 }
 
 interface Exchange {
@@ -222,7 +187,8 @@ function compare(fixture: string, http: boolean, lines: ReplayLine[]): { diffs: 
     const line = byFrame.get(ex.frame);
     if (!line) throw new Error(`${fixture}: replay has no line for client frame ${ex.frame}`);
     expect(line.port).toBe(ex.port);
-    const base = { fixture, http, frame: ex.frame, facts: line.facts };
+    expect(line.facts, `frame ${ex.frame} must decode`).not.toBeNull();
+    const base = { fixture, http, frame: ex.frame, facts: line.facts! };
     const theirs = ex.dnsmasq ? 'reply' : 'ignore';
     if (line.action !== theirs) {
       diffs.push({ ...base, field: 'action', ours: `${line.action} (${line.reason})`, dnsmasq: theirs });
@@ -230,7 +196,7 @@ function compare(fixture: string, http: boolean, lines: ReplayLine[]): { diffs: 
     }
     if (line.action !== 'reply') continue;
     const bytes = Buffer.from(line.replyHex!, 'hex');
-    ours.push({ frame: ex.frame, ex, facts: line.facts, bytes });
+    ours.push({ frame: ex.frame, ex, facts: line.facts!, bytes });
     const a = fields(decodeDhcp(bytes));
     const b = fields(ex.dnsmasq!.packet);
     for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {

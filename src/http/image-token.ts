@@ -41,6 +41,8 @@ export function createImageTokens(opts: { secret?: string; ttlSeconds: number })
       if (!m) return { ok: false, reason: 'malformed' };
       const expiry = Number(m[1]);
       const given = Buffer.from(m[2]!, 'base64url');
+      // Node decodes leniently (the last char's spare bits are ignored): accept one spelling only.
+      if (given.toString('base64url') !== m[2]) return { ok: false, reason: 'malformed' };
       const want = mac(image, clientIp, expiry);
       // Check the signature before the expiry so a forged token never learns anything.
       if (given.length !== want.length || !timingSafeEqual(given, want)) return { ok: false, reason: 'bad signature' };

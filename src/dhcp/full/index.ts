@@ -1,0 +1,148 @@
+/**
+ * Full DHCP mode as one object a socket service calls:
+ *
+ *   const full = await createFullDhcp({ loaded, log, iface, policy });
+ *   const replies = await full.handle(packet, facts);   // after the leases are on disk
+ *   for (const r of replies) socket.send(r.bytes, r.port, r.address);
+ *   await full.close();
+ *
+ * handle() decides synchronously (machine.ts over the in-memory LeaseTable), appends the
+ * lease records to the journal and resolves only once they are fsync'ed, so a reply is
+ * never sent for a lease that a crash could forget. It never throws on a packet: a journal
+ * failure drops the reply (the client retries) and is logged.
+ */
+import { encodeDhcp, buildReply, type DhcpFacts, type DhcpPacket } from '../../../protocols/dhcp/index.js';
+import type { LoadedConfig } from '../../config/index.js';
+import type { BootEventSink } from '../../events.js';
+import type { Logger } from '../../log.js';
+import type { MetricsRegistry } from '../../metrics.js';
+import type { ServedInterface } from '../interfaces.js';
+import type { DhcpPolicy } from '../policy.js';
+import { fullModeBoot } from './boot.js';
+import { LeaseJournal } from './lease-journal.js';
+import { LeaseTable, type Lease } from './lease-table.js';
+import { fullDestination, handleFull, type FullOutcome, type FullSubnet } from './machine.js';
+import { fullPlan, hostnameFor } from './settings.js';
+
+export { startGuard, GuardError, GUARD_MODES, type Guard, type GuardMode } from './guard.js';
+export { fullModeInterface, fullPlan, FullModeConfigError, LTSP_POOL } from './settings.js';
+export type { Lease, LeaseRecord } from './lease-table.js';
+
+export interface FullDhcpOptions {
+  loaded: LoadedConfig;
+  log: Logger;
+  /** The LAN interface (fullModeInterface()). */
+  iface: ServedInterface;
+  /** Boot policy of the proxy decision core (policyFromConfig). */
+  policy: DhcpPolicy;
+  events?: BootEventSink;
+  metrics?: MetricsRegistry;
+  /** Lease journal (default: config.dhcp.leaseFile). */
+  leaseFile?: string;
+  /** Ports replies go to: clients (68) and relays (67). */
+  clientPort?: number;
+  relayPort?: number;
+  /** Clock (ms since epoch), for tests. */
+  now?: () => number;
+  /** Decide and log, write and send nothing. */
+  dryRun?: boolean;
+}
+
+export interface FullReply {
+  bytes: Uint8Array;
+  address: string;
+  port: number;
+  broadcast: boolean;
+  kind: NonNullable<FullOutcome['kind']>;
+}
+
+export interface FullDhcp {
+  subnet: FullSubnet;
+  /** Replies to send for one received packet (empty when none). Never rejects. */
+  handle(packet: DhcpPacket, facts: DhcpFacts): Promise<FullReply[]>;
+  /** Active leases now. */
+  leases(): Lease[];
+  /** New ltsp.conf: reservations, hostnames and the boot policy follow it (pool and subnet need a restart). */
+  reload(loaded: LoadedConfig, policy: DhcpPolicy): void;
+  close(): Promise<void>;
+}
+
+export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
+  const { log } = opts;
+  const now = opts.now ?? Date.now;
+  let loaded = opts.loaded;
+  let policy = opts.policy;
+  const plan = fullPlan(loaded, opts.iface);
+  for (const w of plan.warnings) log.warn(`dhcp full: ${w}`);
+  const table = new LeaseTable(plan.pool, plan.reservations);
+  const file = opts.leaseFile ?? loaded.config.dhcp.leaseFile;
+  const journal = await LeaseJournal.open(
+    file,
+    { snapshot: () => table.snapshot(now()), onError: (e) => log.error(`dhcp full: lease journal ${file}: ${e.message}`) },
+    (l) => {
+      for (const p of l.problems) log.warn(`dhcp full: ${p}`);
+      for (const r of l.records) table.apply(r);
+    },
+  );
+  log.info(`dhcp full: ${opts.iface.name} ${plan.subnet.server}/${plan.subnet.netmask}, pool ${plan.pool.start}-${plan.pool.end}, lease ${plan.subnet.leaseSeconds} s, ${plan.reservations.size} reservation(s), ${table.active(now()).length} active lease(s) from ${file}`);
+  const m = opts.metrics;
+  const replies = m?.counter('ltsp_dhcp_full_replies_total', 'full DHCP replies, by kind');
+  const leasesG = m?.gauge('ltsp_dhcp_full_leases', 'active full DHCP leases');
+  const events = opts.events ?? (() => {});
+  const ports = { client: opts.clientPort ?? 68, relay: opts.relayPort ?? 67 };
+  const broadcastAddress = opts.iface.internal ? opts.iface.broadcast : '255.255.255.255';
+  let handled = 0;
+
+  function report(f: DhcpFacts, o: FullOutcome): void {
+    const fields = { mac: f.mac, xid: f.xidHex, type: f.messageTypeName, state: o.state, decision: o.kind ?? 'ignore', ip: o.ip, file: o.bootFile, reason: o.reason };
+    const line = `dhcp full ${f.mac} ${f.xidHex} ${f.messageTypeName}${o.state ? ` (${o.state})` : ''} → ${(o.kind ?? 'no reply').toUpperCase()}: ${o.reason}`;
+    if (o.action === 'ignore' && o.records.length === 0) log.debug(fields, line);
+    else log.info(fields, line);
+    events({ time: now(), service: 'dhcp', kind: o.kind ?? 'ignore', mac: f.mac, ip: o.ip, file: o.bootFile, outcome: o.action === 'reply' ? 'ok' : o.reason, detail: { xid: f.xidHex, mode: 'full', state: o.state, reason: o.reason } });
+  }
+
+  return {
+    subnet: plan.subnet,
+    async handle(packet, facts) {
+      let outcome: FullOutcome;
+      const t = now();
+      if (++handled % 256 === 0) table.pruneOffers(t);
+      try {
+        outcome = handleFull(packet, facts, {
+          subnet: plan.subnet,
+          table,
+          now: t,
+          hostnameOf: (mac) => hostnameFor(loaded, mac),
+          boot: (f) => fullModeBoot(f, policy, plan.subnet.server),
+        });
+      } catch (e) {
+        log.error(`dhcp full: error on ${facts.mac} ${facts.xidHex}: ${(e as Error).stack ?? e}`);
+        return [];
+      }
+      report(facts, outcome);
+      if (opts.dryRun) return [];
+      try {
+        await journal.append(outcome.records); // durable before anything is sent
+      } catch {
+        return [];
+      }
+      if (outcome.records.length) leasesG?.set({}, table.active(now()).length);
+      if (outcome.action !== 'reply' || !outcome.reply || !outcome.kind) return [];
+      replies?.inc({ kind: outcome.kind });
+      const dest = fullDestination(packet, outcome.kind, ports, broadcastAddress);
+      const bytes = encodeDhcp(buildReply(packet, outcome.reply), { maxSize: Math.max(576, facts.maxMessageSize ?? 576) });
+      return [{ bytes, kind: outcome.kind, ...dest }];
+    },
+    leases: () => table.active(now()),
+    reload(l, p) {
+      loaded = l;
+      policy = p;
+      const next = fullPlan(l, opts.iface);
+      for (const w of next.warnings) log.warn(`dhcp full: ${w}`);
+      table.setReservations(next.reservations);
+    },
+    async close() {
+      await journal.close();
+    },
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * Durable lease store: an append-only journal of LeaseRecords, one JSON object per line,
+ * with group commit and compaction.
+ *
+ * Crash safety (what `kill -9` or a power cut may leave, and why no acknowledged lease is
+ * lost and no address is acknowledged twice):
+ *  - append(records) resolves only after write() and fdatasync() of the batch; the DHCP
+ *    service sends the DHCPACK after that. The table in memory is changed before the write,
+ *    so no other client can be given the address while the write is in flight.
+ *  - Records arriving while a batch is being written wait for the next batch: one fsync
+ *    serves every ACK decided in the meantime (group commit), which is how the service
+ *    keeps up with a boot storm.
+ *  - A torn last line (a crash in the middle of write(), or garbage after a power cut)
+ *    cannot belong to an acknowledged lease, because its fsync never returned. open()
+ *    drops it and truncates the file back to the last whole line before appending, so a
+ *    later append never glues onto garbage.
+ *  - Compaction writes the table's snapshot to `<file>.tmp`, fsyncs it, renames it over
+ *    the journal and fsyncs the directory: a crash leaves either the old journal or the
+ *    new one, both complete. Records that are both in the snapshot and still queued are
+ *    written twice; applying a record twice gives the same table.
+ */
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { LeaseRecord } from './lease-table.js';
+
+export interface JournalLoad {
+  records: LeaseRecord[];
+  /** Lines that could not be read (file:line: why); a torn last line is reported here too. */
+  problems: string[];
+}
+
+export interface LeaseJournalOptions {
+  /** Rewrite the journal once it has this many more lines than the last snapshot (default 10000). */
+  compactAfter?: number;
+  /** What a compaction writes: the current table (LeaseTable.snapshot). */
+  snapshot: () => LeaseRecord[];
+  /** Called after a failed write/fsync (the batch's promises reject too). */
+  onError?: (e: Error) => void;
+}
+
+function isRecord(v: unknown): v is LeaseRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  const ip = typeof r.ip === 'string' && /^\d{1,3}(\.\d{1,3}){3}$/.test(r.ip);
+  if (r.op === 'bind') return ip && typeof r.client === 'string' && typeof r.mac === 'string' && typeof r.expires === 'number' && (r.hostname === undefined || typeof r.hostname === 'string');
+  if (r.op === 'free') return ip && typeof r.client === 'string';
+  if (r.op === 'bad') return ip && typeof r.until === 'number';
+  return false;
+}
+
+/** Parses journal text. Returns the records and the byte length of the whole-line prefix. */
+export function parseJournal(text: string, file = 'journal'): JournalLoad & { goodBytes: number } {
+  const records: LeaseRecord[] = [];
+  const problems: string[] = [];
+  let pos = 0;
+  let goodBytes = 0;
+  let line = 0;
+  while (pos < text.length) {
+    const nl = text.indexOf('\n', pos);
+    line++;
+    if (nl < 0) {
+      problems.push(`${file}:${line}: incomplete last line (${text.length - pos} bytes, a write cut short by a crash): dropped`);
+      break;
+    }
+    const raw = text.slice(pos, nl);
+    pos = nl + 1;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      parsed = undefined;
+    }
+    if (isRecord(parsed)) records.push(parsed);
+    else if (raw.trim() !== '') problems.push(`${file}:${line}: not a lease record: ignored`);
+    goodBytes = Buffer.byteLength(text.slice(0, pos));
+  }
+  return { records, problems, goodBytes };
+}
+
+const encodeRecords = (records: readonly LeaseRecord[]) => records.map((r) => JSON.stringify(r) + '\n').join('');
+
+async function fsyncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+interface Pending {
+  records: readonly LeaseRecord[];
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export class LeaseJournal {
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private linesSinceSnapshot = 0;
+  private closed = false;
+
+  private constructor(
+    readonly file: string,
+    private fh: FileHandle,
+    private readonly opts: LeaseJournalOptions,
+    initialLines: number,
+  ) {
+    this.linesSinceSnapshot = initialLines;
+  }
+
+  /**
+   * Reads the journal (missing = empty), cuts a torn tail, and opens it for appending.
+   * `load` receives the records before any append can happen (rebuild the table there).
+   */
+  static async open(file: string, opts: LeaseJournalOptions, load: (l: JournalLoad) => void): Promise<LeaseJournal> {
+    await mkdir(path.dirname(file), { recursive: true });
+    const fh = await open(file, 'a+');
+    try {
+      const text = (await fh.readFile()).toString('utf8');
+      const parsed = parseJournal(text, file);
+      if (parsed.goodBytes < Buffer.byteLength(text)) {
+        await fh.truncate(parsed.goodBytes);
+        await fh.sync();
+      }
+      load({ records: parsed.records, problems: parsed.problems });
+      return new LeaseJournal(file, fh, opts, parsed.records.length);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** Resolves once the records are on disk (written and fdatasync'ed). */
+  append(records: readonly LeaseRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('lease journal is closed'));
+    if (records.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ records, resolve, reject });
+      this.flushing ??= this.flushLoop();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      // Let the rest of this event-loop turn queue its records into the same batch.
+      await new Promise<void>((r) => setImmediate(r));
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        try {
+          const text = batch.map((p) => encodeRecords(p.records)).join('');
+          await this.fh.write(text);
+          await this.fh.datasync();
+          this.linesSinceSnapshot += batch.reduce((n, p) => n + p.records.length, 0);
+          for (const p of batch) p.resolve();
+        } catch (e) {
+          const err = e as Error;
+          for (const p of batch) p.reject(err);
+          this.opts.onError?.(err);
+        }
+        if (this.linesSinceSnapshot > (this.opts.compactAfter ?? 10_000)) {
+          try {
+            await this.compactNow();
+          } catch (e) {
+            this.opts.onError?.(e as Error);
+          }
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  /** Replace the journal by a snapshot of the table (only between batches). */
+  private async compactNow(): Promise<void> {
+    const records = this.opts.snapshot();
+    const tmp = `${this.file}.tmp`;
+    const t = await open(tmp, 'w', 0o644);
+    try {
+      await t.write(encodeRecords(records));
+      await t.sync();
+    } finally {
+      await t.close();
+    }
+    await rename(tmp, this.file);
+    await fsyncDir(path.dirname(this.file));
+    const old = this.fh;
+    this.fh = await open(this.file, 'a');
+    await old.close();
+    this.linesSinceSnapshot = records.length;
+  }
+
+  /** Compact now (waits for queued appends first). */
+  async compact(): Promise<void> {
+    await this.flushing;
+    await this.compactNow();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushing;
+    await this.fh.close();
+    await rm(`${this.file}.tmp`, { force: true });
+  }
+}

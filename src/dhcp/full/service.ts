@@ -1,0 +1,161 @@
+/**
+ * The full DHCP socket service: the LAN interface, its guard, the lease state machine.
+ *
+ * Sockets (both SO_REUSEADDR on the DHCP port):
+ *  - 0.0.0.0:67 receives the broadcasts (DISCOVER, REQUEST in SELECTING/INIT-REBOOT/
+ *    REBINDING); the guard (guard.ts) makes sure only the LAN card's reach it;
+ *  - <LAN address>:67 receives unicast to the server (RENEWING) and sends every reply: a
+ *    limited broadcast sent from a socket bound to the LAN address leaves through the LAN
+ *    card (Linux ip_route_output_key: lbcast + source address → that address's device),
+ *    and replies carry that address as source, as RFC 2131 §4.1 wants.
+ * While the guard's periodic check fails, nothing is answered (logged once).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { DhcpDecodeError, classify, decodeDhcp } from '../../../protocols/dhcp/index.js';
+import type { LoadedConfig } from '../../config/index.js';
+import type { BootEventSink } from '../../events.js';
+import type { Logger } from '../../log.js';
+import type { MetricsRegistry } from '../../metrics.js';
+import { servedInterfaces, type ServedInterface } from '../interfaces.js';
+import { policyFromConfig } from '../policy.js';
+import { startGuard, type Guard, type GuardMode } from './guard.js';
+import { createFullDhcp, type FullDhcp } from './index.js';
+import { fullModeInterface } from './settings.js';
+
+export interface FullDhcpServiceOptions {
+  loaded: LoadedConfig;
+  log: Logger;
+  events?: BootEventSink;
+  metrics?: MetricsRegistry;
+  dryRun?: boolean;
+  /** Multi-NIC guard (default auto). */
+  guard?: GuardMode;
+  /** Seconds between guard checks (default 5). */
+  guardCheckSeconds?: number;
+  clientPort?: number;
+  relayPort?: number;
+}
+
+export interface FullDhcpService {
+  port: number;
+  iface: ServedInterface;
+  guard: Guard;
+  full: FullDhcp;
+  reload(loaded: LoadedConfig): void;
+  close(): Promise<void>;
+}
+
+function bind(address: string, port: number, reuseAddr: boolean): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket({ type: 'udp4', reuseAddr, recvBufferSize: 4 << 20 });
+    s.once('error', (e) => {
+      s.close();
+      reject(e);
+    });
+    s.bind({ address, port, exclusive: true }, () => {
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+  });
+}
+
+const closeSocket = (s: Socket) => new Promise<void>((r) => s.close(() => r()));
+
+export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promise<FullDhcpService> {
+  const { log } = opts;
+  const cfg = opts.loaded.config;
+  const { interfaces } = servedInterfaces(cfg.interfaces);
+  const iface = fullModeInterface(opts.loaded, interfaces);
+  if (cfg.dhcp.port !== 0) {
+    // Nobody else may hold the port (a running dnsmasq): a probe bind without SO_REUSEADDR.
+    const probe = await bind('0.0.0.0', cfg.dhcp.port, false).catch((e: NodeJS.ErrnoException) => {
+      throw new Error(e.code === 'EADDRINUSE' ? `UDP port ${cfg.dhcp.port} is already in use (a running dnsmasq?)` : e.code === 'EACCES' ? `UDP port ${cfg.dhcp.port}: permission denied (needs CAP_NET_BIND_SERVICE or root)` : e.message);
+    });
+    await closeSocket(probe);
+  }
+  const guard = await startGuard({ lan: iface.name, mode: opts.guard ?? 'auto', port: cfg.dhcp.port || 67 });
+  log.info(`dhcp full: multi-NIC guard: ${guard.describe}`);
+  let full: FullDhcp | undefined;
+  const sockets: Socket[] = [];
+  try {
+    full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun });
+    const wild = await bind('0.0.0.0', cfg.dhcp.port, true);
+    sockets.push(wild);
+    const port = wild.address().port;
+    const lan = await bind(iface.address, port, true);
+    sockets.push(lan);
+    lan.setBroadcast(true);
+    let safe = true;
+    const f = full;
+
+    const onMessage = (msg: Buffer, rinfo: { address: string; port: number }) => {
+      if (!safe) return;
+      let packet;
+      try {
+        packet = decodeDhcp(msg);
+      } catch (e) {
+        if (!(e instanceof DhcpDecodeError)) throw e;
+        log.debug(`dhcp full: dropped ${msg.length}-byte packet from ${rinfo.address}:${rinfo.port}: ${e.message}`);
+        return;
+      }
+      const facts = classify(packet, { srcPort: rinfo.port, dstPort: port });
+      void f.handle(packet, facts).then((replies) => {
+        for (const r of replies) {
+          lan.send(r.bytes, r.port, r.address, (err) => {
+            if (err) log.warn(`dhcp full: send to ${r.address}:${r.port} failed: ${err.message}`);
+          });
+        }
+      });
+    };
+    for (const s of sockets) {
+      s.on('message', (msg, rinfo) => {
+        try {
+          onMessage(msg, rinfo);
+        } catch (e) {
+          log.error(`dhcp full: error on a packet from ${rinfo.address}: ${(e as Error).stack ?? e}`);
+        }
+      });
+      s.on('error', (e) => log.error(`dhcp full: socket error: ${e.message}`));
+    }
+
+    let checking = false;
+    const timer = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      guard
+        .check()
+        .then((problem) => {
+          if (problem && safe) log.error(`dhcp full: multi-NIC guard lost (${problem}); not answering until it is back`);
+          if (!problem && !safe) log.info('dhcp full: multi-NIC guard back; answering again');
+          safe = !problem;
+        })
+        .finally(() => {
+          checking = false;
+        });
+    }, (opts.guardCheckSeconds ?? 5) * 1000);
+    timer.unref();
+    log.info(`dhcp full: serving ${iface.name} ${iface.address} on UDP ${port}${opts.dryRun ? ' (dry run: nothing is sent or stored)' : ''}`);
+
+    let closed = false;
+    return {
+      port,
+      iface,
+      guard,
+      full: f,
+      reload: (l) => f.reload(l, policyFromConfig(l)),
+      async close() {
+        if (closed) return;
+        closed = true;
+        clearInterval(timer);
+        await Promise.all(sockets.map(closeSocket));
+        await f.close();
+        await guard.close();
+      },
+    };
+  } catch (e) {
+    await Promise.all(sockets.map(closeSocket));
+    await full?.close();
+    await guard.close();
+    throw e;
+  }
+}

@@ -99,8 +99,10 @@ ip link set lo up
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /var/lib/nfs 2>/dev/null || true
 mkdir -p /run/rpcbind
-rpcbind -f -w & RP=$!
+GP=; RP=
 trap 'kill $GP $RP 2>/dev/null; wait 2>/dev/null' EXIT
+trap 'exit 1' INT TERM
+rpcbind -f -w & RP=$!
 for i in $(seq 50); do [ -S /run/rpcbind.sock ] && break; sleep 0.1; done
 ganesha.nfsd -F -f "$1" -L "$2/ganesha.log" -p "$2/ganesha.pid" -N NIV_EVENT & GP=$!
 for i in $(seq 100); do rpcinfo -p 127.0.0.1 2>/dev/null | grep -q ' 100005 ' && break; sleep 0.1; done

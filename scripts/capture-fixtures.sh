@@ -9,7 +9,9 @@
 # Usage: scripts/capture-fixtures.sh [--from DIR] [--out DIR] [KIND...]
 #   --from DIR  trim the pcaps capture-all.sh already wrote to DIR instead of recording anew
 #   --out DIR   where the cut fixtures go (default pcap-fixtures)
-# KINDs are capture-all.sh's (default: all of them).
+# KINDs are capture-all.sh's (default: all of them), plus uefi-virtio-httpboot-proxy-noanswer:
+# OVMF HTTP Boot against the proxy-mode baseline, which never answers HTTPClient (the boot
+# FAILs by design after 75 s; the capture shows the DISCOVERs only the router answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HARNESS=${HARNESS_DIR:-../shared/harness}
@@ -24,9 +26,18 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+NOANSWER=uefi-virtio-httpboot-proxy-noanswer
 if [ -z "$FROM" ]; then
   FROM=$(mktemp -d "${TMPDIR:-/tmp}/pc-capture.XXXXXX")
-  "$HARNESS/capture-all.sh" --ipv6-ra --out "$FROM" "${KINDS[@]}" || { echo "capture-all.sh failed; see $FROM" >&2; exit 1; }
+  ALL=(); WANT_NOANSWER=$([ ${#KINDS[@]} -eq 0 ] && echo 1 || echo 0)
+  for k in "${KINDS[@]}"; do if [ "$k" = "$NOANSWER" ]; then WANT_NOANSWER=1; else ALL+=("$k"); fi; done
+  if [ ${#ALL[@]} -gt 0 ] || [ ${#KINDS[@]} -eq 0 ]; then
+    "$HARNESS/capture-all.sh" --ipv6-ra --out "$FROM" "${ALL[@]}" || { echo "capture-all.sh failed; see $FROM" >&2; exit 1; }
+  fi
+  if [ "$WANT_NOANSWER" = 1 ]; then
+    "$HARNESS/boot-test.sh" --ipv6-ra --label "cap-$NOANSWER" --firmware uefi --nic virtio --uefi-boot http \
+      --timeout 75 --pcap "$FROM/$NOANSWER.pcap" --server-cmd "$HARNESS/servers/dnsmasq-proxy.sh" || true
+  fi
 fi
 [ ${#KINDS[@]} -gt 0 ] || KINDS=($(cd "$FROM" && ls *.pcap | sed 's/\.pcap$//'))
 

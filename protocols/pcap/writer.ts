@@ -1,7 +1,8 @@
 /**
- * A minimal classic-pcap writer (little-endian, µs, Ethernet) for tests and for feeding our
- * own reply bytes to tshark. Builds Ethernet + IPv4 + UDP frames with correct IP and UDP
- * checksums so tshark has nothing to complain about but the payload.
+ * Capture writers, for tests and for feeding our own reply bytes to tshark: classic pcap (both
+ * byte orders, µs or ns), pcapng (EPB or SPB, any if_tsresol), and Ethernet + IPv4 + UDP
+ * frames with correct IP and UDP checksums so tshark has nothing to complain about but the
+ * payload.
  */
 export interface UdpFrameSpec {
   srcMac?: string;
@@ -81,11 +82,17 @@ export interface ClassicOptions {
 
 const defaultTs = (i: number) => ({ sec: 1_700_000_000 + i, nsec: 0 });
 
+/** 16/32-bit writers in the file's byte order. */
+function writers(le: boolean) {
+  return {
+    u16: (b: Buffer, v: number, at: number) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at)),
+    u32: (b: Buffer, v: number, at: number) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at)),
+  };
+}
+
 /** A classic pcap file in either byte order, with µs or ns timestamps. */
 export function writeClassic(frames: FrameToWrite[], o: ClassicOptions = {}): Buffer {
-  const le = o.littleEndian ?? true;
-  const u16 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
-  const u32 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
+  const { u16, u32 } = writers(o.littleEndian ?? true);
   const hdr = Buffer.alloc(24);
   u32(hdr, o.nanoseconds ? 0xa1b23c4d : 0xa1b2c3d4, 0);
   u16(hdr, 2, 4);
@@ -115,20 +122,13 @@ export interface PcapngOptions {
 
 /** A pcapng file with one SHB, one IDB per distinct link type, and an EPB or SPB per frame. */
 export function writePcapng(frames: FrameToWrite[], o: PcapngOptions = {}): Buffer {
-  const le = o.littleEndian ?? true;
+  const { u16, u32 } = writers(o.littleEndian ?? true);
   const block = (type: number, body: Buffer): Buffer => {
     const padded = Buffer.concat([body, Buffer.alloc((4 - (body.length % 4)) % 4)]);
     const b = Buffer.alloc(12 + padded.length);
-    const total = b.length;
-    if (le) {
-      b.writeUInt32LE(type, 0);
-      b.writeUInt32LE(total, 4);
-      b.writeUInt32LE(total, total - 4);
-    } else {
-      b.writeUInt32BE(type, 0);
-      b.writeUInt32BE(total, 4);
-      b.writeUInt32BE(total, total - 4);
-    }
+    u32(b, type, 0);
+    u32(b, b.length, 4);
+    u32(b, b.length, b.length - 4);
     padded.copy(b, 8);
     return b;
   };
@@ -137,8 +137,6 @@ export function writePcapng(frames: FrameToWrite[], o: PcapngOptions = {}): Buff
     fill(b);
     return b;
   };
-  const u16 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
-  const u32 = (b: Buffer, v: number, at: number) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
   const shb = w(16, (b) => {
     u32(b, 0x1a2b3c4d, 0);
     u16(b, 1, 4);

@@ -11,7 +11,7 @@
  */
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { classify, decodeDhcp, DhcpDecodeError, messageTypeName, typedOptions, type DhcpFacts, type DhcpPacket, type TypedOptions } from '../../../protocols/dhcp/index.js';
+import { classify, decodeDhcp, DhcpDecodeError, hex as hexOf, messageTypeName, typedOptions, type DhcpFacts, type DhcpPacket, type TypedOptions } from '../../../protocols/dhcp/index.js';
 import { PcapError, readCapture, secondsBetween, type IpPacket, type Timestamp } from '../../../protocols/pcap/index.js';
 import { decodeTftp, ERROR_CODE_NAMES, TftpDecodeError, type TftpPacket } from '../../../protocols/tftp/index.js';
 import { CliError } from '../context.js';
@@ -131,7 +131,6 @@ export interface DecodedCapture {
   packets: DecodedPacket[];
 }
 
-const hexOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 
 function isoTime(ts: Timestamp): string {
   const d = new Date(ts.sec * 1000);

@@ -9,7 +9,8 @@
  * in JS and nothing is reused early. Memory per response is bounded by
  * BUFFERS_PER_RESPONSE × CHUNK.
  */
-import { read, close } from 'node:fs';
+import { read } from 'node:fs';
+import { closeQuietly } from './safe-path.js';
 import type { ServerResponse } from 'node:http';
 
 /** Read size: large reads amortise the thread-pool hop (measured: 1 MiB ≈ nginx on 1 GiB). */
@@ -71,13 +72,14 @@ export function sendSegments(fd: number, segments: Segment[], res: ServerRespons
       if (finished) return;
       finished = true;
       res.off('close', onClose);
-      close(fd, () => {});
+      closeQuietly(fd);
       for (const b of free) giveBuffer(b);
       free.length = 0;
       progress.outcome = outcome;
       if (error) progress.reason = error.message;
-      if (outcome === 'ok') res.end();
-      else if (outcome === 'error') res.destroy(error);
+      if (outcome === 'ok') {
+        if (!res.writableEnded) res.end();
+      } else if (outcome === 'error') res.destroy(error);
       resolve({ bytes, outcome, error });
     };
     const onClose = () => finish('aborted');
@@ -134,7 +136,10 @@ export function sendSegments(fd: number, segments: Segment[], res: ServerRespons
           writesPending++;
           bytes += n;
           progress.bytes = bytes;
-          res.write(n === buf.length ? buf : buf.subarray(0, n), written(buf));
+          const chunk = n === buf.length ? buf : buf.subarray(0, n);
+          // The body's last bytes: end() sends them and finishes in one go (no extra tick).
+          if (n === want && pos > s.end && seg === segments.length - 1) res.end(chunk, written(buf));
+          else res.write(chunk, written(buf));
           pump();
         });
       }

@@ -2,12 +2,11 @@
  * Answers GET/HEAD for one already-confined file path: validators, conditional requests,
  * single and multipart ranges, then the body through file-sender.ts.
  */
-import { close } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { decide, etagOf, lastModifiedOf, multipartPlan, type ConditionalHeaders } from './http-range.js';
-import type { OpenedFile } from './safe-path.js';
+import { closeQuietly, type OpenedFile } from './safe-path.js';
 import { sendSegments, type Segment, type SendProgress, type SendResult } from './file-sender.js';
 
 
@@ -69,14 +68,14 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, file:
   let segments: Segment[];
   switch (d.status) {
     case 304:
-      close(fd, () => {});
+      closeQuietly(fd);
       res.writeHead(304, validators);
       return headersOnly(res, progress, 304);
     case 412:
-      close(fd, () => {});
+      closeQuietly(fd);
       return plain(res, progress, 412, 'precondition failed', validators, head);
     case 416:
-      close(fd, () => {});
+      closeQuietly(fd);
       return plain(res, progress, 416, 'range not satisfiable', { ...validators, 'content-range': `bytes */${st.size}` }, head);
     case 200:
       res.writeHead(200, { ...validators, 'content-type': type, 'content-length': st.size });
@@ -107,7 +106,7 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, file:
     }
   }
   if (head) {
-    close(fd, () => {});
+    closeQuietly(fd);
     return headersOnly(res, progress, d.status);
   }
   const sent = await sendSegments(fd, segments, res, progress);

@@ -76,12 +76,17 @@ export class RawClient {
   static async open(): Promise<RawClient> {
     const sock = createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-    return new RawClient(sock);
+    const c = new RawClient(sock);
+    void c.port;
+    return c;
   }
 
+  /** Local port (kept after close, for matching log lines). */
   get port(): number {
-    return this.sock.address().port;
+    this.localPort ??= this.sock.address().port;
+    return this.localPort;
   }
+  private localPort: number | undefined;
 
   private pending = 0;
   private drained: (() => void) | null = null;

@@ -4,7 +4,8 @@
  * it at start-up; kernel downloads then fail (no network), which exercises the guarded path
  * to `:failed`. We read the VGA text screen (0xb8000) through the QEMU monitor's `pmemsave`.
  *
- * This proves what no syntax checker can: iPXE parses every line, MENU_TIMEOUT=-1 skips the
+ * This proves what no syntax checker can: iPXE parses every line, `goto ${mac}` finds the
+ * per-MAC label, MENU_TIMEOUT=-1 skips the
  * menu (LTSP's unguarded `iseq ${menu-timeout} -1` does not: iPXE takes `-1` for an option),
  * and a chroot DEFAULT_IMAGE reaches `:r_<name>`.
  */
@@ -60,14 +61,16 @@ function monitor(sock: string, command: string): Promise<void> {
 }
 
 /** Boot iPXE with the script; return the text screen once `until` appears (or at the deadline). */
-async function runInIpxe(name: string, script: string, until: RegExp, deadlineMs = 45000): Promise<string> {
+async function runInIpxe(name: string, script: string, until: RegExp, mac?: string, deadlineMs = 45000): Promise<string> {
   const scriptFile = join(dir, `${name}.ipxe`);
   const sock = join(dir, `${name}.sock`);
   const dump = join(dir, `${name}.vga`);
   writeFileSync(scriptFile, script);
   const q: ChildProcess = spawn(
     QEMU,
-    ['-kernel', LKRN, '-initrd', scriptFile, '-nic', 'none', '-display', 'none', '-m', '128', '-no-reboot',
+    // With a MAC: an e1000 on QEMU's user network with restrict=on (nothing leaves QEMU);
+    // the script never opens it, it only reads ${mac}.
+    ['-kernel', LKRN, '-initrd', scriptFile, '-nic', mac ? `user,restrict=on,model=e1000,mac=${mac}` : 'none', '-display', 'none', '-m', '128', '-no-reboot',
       '-monitor', `unix:${sock},server,nowait`],
     { stdio: 'ignore' },
   );
@@ -99,7 +102,7 @@ async function runInIpxe(name: string, script: string, until: RegExp, deadlineMs
 const base: IpxeScriptInput = { baseDir: '/srv/ltsp', images: ['x86_32', 'x86_64'], chroots: ['bionic'] };
 
 describe.skipIf(!existsSync(LKRN))('generated ltsp.ipxe in a real iPXE (ipxe.lkrn under QEMU, no NIC)', () => {
-  it('MENU_TIMEOUT=-1 boots the default image without the menu; failures are guarded', async () => {
+  it.concurrent('MENU_TIMEOUT=-1 boots the default image without the menu; failures are guarded', async () => {
     const script = instrument(renderIpxeScript({ ...base, serverSettings: { MENU_TIMEOUT: '-1' } }));
     const screen = await runInIpxe('hidden', script, /CF-END/);
     expect(screen).toContain('CF-FAILED img=x86_64'); // QEMU's CPU has long mode: cpuid picked x86_64
@@ -107,7 +110,23 @@ describe.skipIf(!existsSync(LKRN))('generated ltsp.ipxe in a real iPXE (ipxe.lkr
     expect(screen).not.toMatch(/Unrecognised option|Usage:|not found/);
   }, 60000);
 
-  it("LTSP's own line `iseq ${menu-timeout} -1` fails in iPXE (why we write `iseq --`)", async () => {
+  it.concurrent('goto ${mac} reaches the per-MAC section (lower-case label), which sets img and cmdline_client', async () => {
+    const script = instrument(
+      renderIpxeScript({
+        ...base,
+        clients: [
+          { mac: 'AA:BB:CC:DD:EE:01', settings: { DEFAULT_IMAGE: 'x86_32' } },
+          { mac: '52:54:00:AB:CD:02', settings: { DEFAULT_IMAGE: 'bionic', MENU_TIMEOUT: '-1', KERNEL_PARAMETERS: 'nomodeset', HOSTNAME: 'pc02' } },
+        ],
+      }),
+    );
+    const screen = await runInIpxe('permac', script, /CF-END/, '52:54:00:ab:cd:02');
+    expect(screen).toContain('CF-FAILED img=bionic');
+    expect(screen).toMatch(/BOOTIF=01-52-54-00-ab-cd-02 +nomodeset/);
+    expect(screen).not.toMatch(/Unrecognised option|Usage:/);
+  }, 60000);
+
+  it.concurrent("LTSP's own line `iseq ${menu-timeout} -1` fails in iPXE (why we write `iseq --`)", async () => {
     const ours = renderIpxeScript({ ...base, serverSettings: { MENU_TIMEOUT: '-1' } });
     const ltsps = ours.replace('iseq -- ${menu-timeout} -1', 'iseq ${menu-timeout} -1');
     expect(ltsps).not.toBe(ours);
@@ -116,7 +135,7 @@ describe.skipIf(!existsSync(LKRN))('generated ltsp.ipxe in a real iPXE (ipxe.lkr
     expect(screen).not.toContain('CF-FAILED img=x86_64');
   }, 60000);
 
-  it('the menu times out to a chroot DEFAULT_IMAGE, which resolves to r_<name>', async () => {
+  it.concurrent('the menu times out to a chroot DEFAULT_IMAGE, which resolves to r_<name>', async () => {
     const script = instrument(renderIpxeScript({ ...base, serverSettings: { MENU_TIMEOUT: '1', DEFAULT_IMAGE: 'bionic', KERNEL_PARAMETERS: 'quiet' } }));
     const screen = await runInIpxe('menu', script, /CF-END/);
     expect(screen).toContain('CF-FAILED img=bionic');

@@ -275,3 +275,23 @@ describe('ltsp.conf shell subset', () => {
     expect(parseLtspConf('[x]').headers[0]!.pattern).toBe('x');
   });
 });
+
+describe('robustness', () => {
+  it('any text gives a result (never an exception), with diagnostics on real line numbers', async () => {
+    const fc = await import('fast-check');
+    const alphabet = fc.constantFrom(...'[]=#"\'\\$(){}|*?:. \t\nabcAB_019-/;&`%'.split(''));
+    fc.assert(
+      fc.property(fc.array(alphabet, { maxLength: 200 }).map((a) => a.join('')), (text) => {
+        const l = loadConfigText(text, { configFile: 'f' });
+        const lineCount = text.split('\n').length;
+        for (const d of [...l.warnings, ...l.errors]) {
+          expect(d.line).toBeGreaterThanOrEqual(1);
+          expect(d.line).toBeLessThanOrEqual(lineCount);
+        }
+        l.clientSettings('aa:bb:cc:dd:ee:ff', '192.168.67.1', 'pc01');
+        l.macSections();
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

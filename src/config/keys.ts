@@ -122,7 +122,7 @@ export const KEY_SPECS: KeySpec[] = [
   { key: 'ALLOWED_CLIENTS', path: ['dhcp', 'allowClients'], parse: list(macGlobItem), doc: 'answer only these MACs/globs, space list (default: every PXE client)' },
   { key: 'DHCP_RANGE', path: ['dhcp', 'range'], parse: dhcpRange, doc: 'full mode pool START,END[,LEASE], lease as 3600, 45m, 12h, 1d (default lease 12h)' },
   { key: 'LEASE_FILE', path: ['dhcp', 'leaseFile'], parse: absPath, doc: 'full mode lease journal (default /var/lib/ltsp-ts/leases.journal)' },
-  { key: 'DHCP_ROUTER', path: ['dhcp', 'router'], parse: ipv4, doc: 'full mode option 3 (default: the server address)' },
+  { key: 'DHCP_ROUTER', path: ['dhcp', 'router'], parse: ipv4, doc: 'full mode option 3 (router)' },
   { key: 'DNS_SERVER', path: ['dhcp', 'dnsServers'], parse: list(ipv4Item), doc: 'full mode option 6, space list (LTSP)' },
   { key: 'TFTP', path: ['tftp', 'enabled'], parse: bool, doc: 'TFTP service on/off, 0|1 (LTSP; default 1)' },
   { key: 'TFTP_PORT', path: ['tftp', 'port'], parse: int(0, 65535), doc: 'TFTP port (default 69)' },

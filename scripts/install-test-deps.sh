@@ -5,6 +5,7 @@
 #   libnfs-utils                    nfs-ls / nfs-cat as NFSv3 clients
 #   fdisk e2fsprogs util-linux      sfdisk, mkfs.ext4 -d, losetup, blkid (disk image sources)
 #   busybox-static                  tiny synthetic roots; busybox tftp/udhcpc as clients
+#   isc-dhcp-client nftables        dhclient as a full-DHCP client; nft for the full-mode multi-NIC guard
 #   atftp tftp-hpa curl             TFTP clients; tftpd-hpa as the benchmark peer
 #   dnsmasq-base nginx-light        benchmark peers (proxyDHCP/TFTP, HTTP sendfile)
 #   tshark tcpdump                  packet checks
@@ -19,7 +20,7 @@ APT=(apt-get -q -y -o DPkg::Lock::Timeout=300)
 PKGS=(squashfs-tools nfs-ganesha nfs-ganesha-vfs libnfs-utils fdisk e2fsprogs util-linux busybox-static
       atftp tftp-hpa tftpd-hpa curl dnsmasq-base nginx-light tshark tcpdump iproute2 iputils-ping procps
       qemu-system-x86 seabios ipxe-qemu ovmf ipxe python3 python3-scapy cpio gzip xz-utils bc perl coreutils
-      chromium)
+      chromium isc-dhcp-client nftables)
 "${APT[@]}" install --no-install-recommends "${PKGS[@]}"
 # tftpd-hpa and nginx install system services that would hold :69/:80; tests start their own copies.
 for svc in tftpd-hpa nginx nfs-ganesha; do

@@ -58,8 +58,12 @@ export interface FullReply {
 
 export interface FullDhcp {
   subnet: FullSubnet;
-  /** Replies to send for one received packet (empty when none). Never rejects. */
-  handle(packet: DhcpPacket, facts: DhcpFacts): Promise<FullReply[]>;
+  /**
+   * Replies to send for one received packet (empty when none), resolved once the lease
+   * change is durable. Never rejects. `via.unicast`: the packet was addressed to the
+   * server (only for the log: RENEWING vs REBINDING).
+   */
+  handle(packet: DhcpPacket, facts: DhcpFacts, via?: { unicast?: boolean }): Promise<FullReply[]>;
   /** Active leases now. */
   leases(): Lease[];
   /** New ltsp.conf: reservations, hostnames and the boot policy follow it (pool and subnet need a restart). */
@@ -103,7 +107,7 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
 
   return {
     subnet: plan.subnet,
-    async handle(packet, facts) {
+    async handle(packet, facts, via) {
       let outcome: FullOutcome;
       const t = now();
       if (++handled % 256 === 0) table.pruneOffers(t);
@@ -119,6 +123,7 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
         log.error(`dhcp full: error on ${facts.mac} ${facts.xidHex}: ${(e as Error).stack ?? e}`);
         return [];
       }
+      if (outcome.state === 'RENEWING/REBINDING' && via?.unicast !== undefined) outcome.state = via.unicast ? 'RENEWING' : 'REBINDING';
       report(facts, outcome);
       if (opts.dryRun) return [];
       try {

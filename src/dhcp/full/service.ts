@@ -88,7 +88,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
     let safe = true;
     const f = full;
 
-    const onMessage = (msg: Buffer, rinfo: { address: string; port: number }) => {
+    const onMessage = (msg: Buffer, rinfo: { address: string; port: number }, unicast: boolean) => {
       if (!safe) return;
       let packet;
       try {
@@ -99,7 +99,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
         return;
       }
       const facts = classify(packet, { srcPort: rinfo.port, dstPort: port });
-      void f.handle(packet, facts).then((replies) => {
+      void f.handle(packet, facts, { unicast }).then((replies) => {
         for (const r of replies) {
           lan.send(r.bytes, r.port, r.address, (err) => {
             if (err) log.warn(`dhcp full: send to ${r.address}:${r.port} failed: ${err.message}`);
@@ -110,7 +110,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
     for (const s of sockets) {
       s.on('message', (msg, rinfo) => {
         try {
-          onMessage(msg, rinfo);
+          onMessage(msg, rinfo, s === lan);
         } catch (e) {
           log.error(`dhcp full: error on a packet from ${rinfo.address}: ${(e as Error).stack ?? e}`);
         }

@@ -1,54 +1,106 @@
 /**
- * `ltsp-ts serve`: the daemon. FIRST VERSION (TFTP issue): starts only the TFTP service;
- * proxyDHCP and HTTP are wired in by the serve issue. The flags are already accepted.
+ * `ltsp-ts serve`: proxyDHCP, TFTP and HTTP in one process from one config. Prints the
+ * start-up check first and exits non-zero when it finds an error (a port taken, a
+ * configured interface missing); --check stops after the check.
  */
 import type { Command } from 'commander';
-import { commandContext, intArg } from '../context.js';
-import type { ConfigOverrides } from '../../config/index.js';
-import { startTftpServer } from '../../tftp/server.js';
+import { collect, commandContext, CliError, intArg } from '../context.js';
+import { DhcpModeSchema, loadConfig, type ConfigOverrides, type DhcpMode } from '../../config/index.js';
+import { startupCheck } from '../../serve/startup-check.js';
+import { startDaemon } from '../../serve/daemon.js';
 
 interface ServeFlags {
+  dryRun?: boolean;
+  check?: boolean;
+  interface?: string[];
+  serverIp?: string;
+  dhcpMode?: string;
+  dhcpPort?: number;
+  pxePort?: number;
   tftpPort?: number;
+  httpPort?: number;
   dhcp: boolean;
   http: boolean;
   tftp: boolean;
-  dryRun?: boolean;
+  drainSeconds: number;
+}
+
+/** Flags → config overrides (flags win over ltsp.conf, which wins over defaults). */
+export function serveOverrides(f: ServeFlags): ConfigOverrides {
+  const o: ConfigOverrides = { dhcp: {}, tftp: {}, http: {} };
+  if (f.interface?.length) o.interfaces = f.interface;
+  if (f.serverIp) o.serverIp = f.serverIp;
+  if (f.dhcpMode !== undefined) {
+    const m = DhcpModeSchema.safeParse(f.dhcpMode);
+    if (!m.success) throw new CliError(`--dhcp-mode: expected proxy, full or off, got '${f.dhcpMode}'`);
+    o.dhcp!.mode = m.data as DhcpMode;
+  }
+  if (!f.dhcp) o.dhcp!.mode = 'off';
+  if (f.dhcpPort !== undefined) o.dhcp!.port = f.dhcpPort;
+  if (f.pxePort !== undefined) o.dhcp!.pxePort = f.pxePort;
+  if (f.tftpPort !== undefined) o.tftp!.port = f.tftpPort;
+  if (!f.tftp) o.tftp!.enabled = false;
+  if (f.httpPort !== undefined) o.http!.port = f.httpPort;
+  if (!f.http) o.http!.enabled = false;
+  return o;
 }
 
 export function register(program: Command): void {
   program
     .command('serve')
     .description('run proxyDHCP, TFTP and HTTP in one daemon')
+    .option('--dry-run', 'start-up check, then listen and log per client what would be answered; send nothing')
+    .option('--check', 'print the start-up check and exit (1 on errors)')
+    .option('--interface <if>', 'serve this interface (repeatable; default: every IPv4 interface but loopback)', collect)
+    .option('--server-ip <addr>', 'address handed to clients (default: the served interface address)')
+    .option('--dhcp-mode <mode>', 'proxy | full | off (default proxy)')
+    .option('--dhcp-port <port>', 'DHCP port (default 67)', intArg('--dhcp-port'))
+    .option('--pxe-port <port>', 'PXE boot server port (default 4011)', intArg('--pxe-port'))
     .option('--tftp-port <port>', 'TFTP port (default 69)', intArg('--tftp-port'))
-    .option('--no-dhcp', 'do not run proxyDHCP')
-    .option('--no-http', 'do not run the HTTP service')
+    .option('--http-port <port>', 'HTTP port (default 8080)', intArg('--http-port'))
+    .option('--no-dhcp', 'do not run DHCP')
     .option('--no-tftp', 'do not run TFTP')
-    .option('--dry-run', 'DHCP: decide and log replies, send nothing')
+    .option('--no-http', 'do not run HTTP')
+    .option('--drain-seconds <s>', 'on SIGTERM, let transfers finish for this long', intArg('--drain-seconds', 0, 3600), 10)
     .action(async (flags: ServeFlags, cmd: Command) => {
-      const tftp: NonNullable<ConfigOverrides['tftp']> = {};
-      if (flags.tftpPort !== undefined) tftp.port = flags.tftpPort;
-      if (!flags.tftp) tftp.enabled = false;
-      const { loaded, log } = await commandContext(cmd, { tftp });
-      const config = loaded.config;
-      if (flags.dhcp && config.dhcp.mode !== 'off') log.warn('serve: proxyDHCP is not part of this build yet; use --no-dhcp');
-      if (flags.http && config.http.enabled) log.warn('serve: HTTP is not part of this build yet; use --no-http');
+      const overrides = serveOverrides(flags);
+      const { loaded, log, globals } = await commandContext(cmd, overrides);
+      const c = loaded.config;
+      if (c.dhcp.mode === 'off' && !c.tftp.enabled && !c.http.enabled) throw new CliError('serve: every service is off (--no-dhcp --no-tftp --no-http)');
 
-      const closers: ((drainMs: number) => Promise<void>)[] = [];
-      if (config.tftp.enabled) {
-        const server = await startTftpServer({ root: config.tftpDir, config: config.tftp, log });
-        closers.push((ms) => server.close(ms));
-      }
-      if (closers.length === 0) {
-        log.warn('serve: no service enabled; exiting');
-        return;
-      }
+      const report = await startupCheck(loaded, { dryRun: flags.dryRun });
+      for (const l of report.lines) log.info(`check: ${l}`);
+      for (const w of report.warnings) log.warn(`check: ${w}`);
+      for (const e of report.errors) log.error(`check: ${e}`);
+      if (report.errors.length > 0) throw new CliError(`serve: start-up check failed:\n  ${report.errors.join('\n  ')}`, 2);
+      if (flags.check) return;
+
+      const daemon = await startDaemon({
+        loaded,
+        log,
+        dryRun: flags.dryRun,
+        reloadConfig: async () => {
+          const next = await loadConfig({ configFile: c.configFile, explicit: globals.config !== undefined, overrides: { ...overrides, baseDir: c.baseDir, tftpDir: c.tftpDir } });
+          for (const w of next.warnings) log.warn(`${w.file}:${w.line}: ${w.message}`);
+          if (next.errors.length > 0) throw new Error(next.errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join('; '));
+          return next;
+        },
+      });
+      log.info({ ports: daemon.ports }, `serving${flags.dryRun ? ' (dry run: nothing is sent)' : ''}`);
+
       await new Promise<void>((resolve) => {
-        const stop = (sig: string) => {
-          log.info(`serve: ${sig}, stopping`);
-          Promise.all(closers.map((c) => c(2000))).then(() => resolve());
+        const onHup = () => {
+          daemon.reload().catch((err: Error) => log.error(`reload failed, keeping the old configuration: ${err.message}`));
         };
+        const stop = (sig: string) => {
+          log.info(`${sig}: stopping; letting transfers finish for up to ${flags.drainSeconds} s`);
+          process.off('SIGHUP', onHup);
+          daemon.stop(flags.drainSeconds * 1000).then(() => resolve());
+        };
+        process.on('SIGHUP', onHup);
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      log.info('stopped');
     });
 }

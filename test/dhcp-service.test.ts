@@ -6,8 +6,12 @@ import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   DHCPREQUEST,
+  clientPacket,
   clientPacketBytes,
   decodeDhcp,
+  encode,
+  encodeDhcp,
+  setOption,
   getOption,
   readIp,
   readString,
@@ -146,6 +150,15 @@ describe('proxyDHCP service on loopback', () => {
   test('boot events carry MAC, kind and file', () => {
     expect(events).toContainEqual(expect.objectContaining({ service: 'dhcp', kind: 'offer', mac: '52:54:00:00:00:01', file: 'ltsp/undionly.kpxe' }));
     expect(events).toContainEqual(expect.objectContaining({ service: 'dhcp', kind: 'ack', mac: '52:54:00:00:00:04', file: 'ltsp/snponly.efi' }));
+  });
+
+  test("a REQUEST to the LAN's router is not answered, but its requested address joins the timeline", async () => {
+    const p = clientPacket('ipxe-bios', { xid: 0x7777, messageType: DHCPREQUEST });
+    setOption(p, 50, encode.ip('192.0.2.77'));
+    await client.send(encodeDhcp(p), svc.ports.dhcp);
+    expect(await ask('ovmf-pxe', 'dhcp')).toBeDefined(); // processed in order: the REQUEST was handled before
+    expect(client.got.find((g) => g.packet.xid === 0x7777)).toBeUndefined();
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'ignore', mac: '52:54:00:00:00:02', ip: '192.0.2.77' }));
   });
 
   test('reload: an allow-list that excludes the client silences it; BOOT_FILE per MAC applies', async () => {

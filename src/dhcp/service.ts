@@ -165,7 +165,9 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
 
   function report(f: DhcpFacts, d: Decision, kind: PortKind, via?: string, server?: string): void {
     const fields = { mac: f.mac, xid: f.xidHex, type: f.messageTypeName, port: ports[kind], arch: f.archName ?? null, ipxe: f.ipxe, decision: d.action, reason: d.reason };
-    const ip = f.ciaddr !== '0.0.0.0' ? f.ciaddr : undefined;
+    // The client's address, for joining TFTP/HTTP events: ciaddr, else the address it asks
+    // the LAN's DHCP server for (option 50 of the REQUEST we leave to the router).
+    const ip = f.ciaddr !== '0.0.0.0' ? f.ciaddr : f.requestedIp;
     if (d.action === 'ignore') {
       ignoredC?.inc({ port: kind });
       log.debug(fields, `dhcp ${f.mac} ${f.xidHex} ${f.messageTypeName}: ignore: ${d.reason}`);

@@ -11,6 +11,8 @@
  *       each client loops: DORA, a few RENEWs (unicast to the server id, ciaddr set), then
  *       sometimes RELEASE and a new identity; a NAK or a timeout starts over with DORA.
  *       Every ACK and RELEASE goes to --out (one JSON line each) for the crash test's checks.
+ *   node bench/dhcp-full-sim.mjs inform --target SERVER --ciaddr OWN
+ *       one unicast DHCPINFORM; prints {"reply": "ACK"|null, "serverId"}.
  *
  * Codec: dist/protocols/dhcp (run `npx tsc -p .` first). Bounded: every wait has a timeout
  * and the run ends by itself.
@@ -35,6 +37,7 @@ const { values, positionals } = parseArgs({
     'server-port': { type: 'string', default: '67' },
     'client-port': { type: 'string', default: '68' },
     target: { type: 'string', default: '255.255.255.255' },
+    ciaddr: { type: 'string' },
   },
 });
 const mode = positionals[0] ?? 'dora';
@@ -174,6 +177,10 @@ if (mode === 'dora') {
   await Promise.all(Array.from({ length: N }, (_, i) => slot(i)));
   if (values.out) writeFileSync(values.out, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
   console.log(JSON.stringify({ acks: events.filter((e) => e.ev === 'ack').length, releases: events.filter((e) => e.ev === 'release').length, identities }));
+} else if (mode === 'inform') {
+  // One DHCPINFORM from --ciaddr to --target (unicast): does anyone answer?
+  const r = await exchange(macOf(0xabcdef), D.DHCPINFORM, { ciaddr: values.ciaddr, to: values.target });
+  console.log(JSON.stringify({ reply: r ? D.messageTypeName(msgType(r)) : null, serverId: r ? serverIdOf(r) : null }));
 } else {
   console.error(`unknown mode ${mode}`);
   process.exit(2);

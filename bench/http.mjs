@@ -5,6 +5,7 @@
  *   npx tsc -p . && node bench/http.mjs            # full: 1 GiB file, 5 rounds
  *   node bench/http.mjs --quick                     # smoke: 128 MiB file, 2 rounds
  *   node bench/http.mjs --rounds 7 --size-mib 1024 --ranges 500 --concurrency 8
+ *   node bench/http.mjs --with-floor               # + a bare node:http server in the ranges test
  *
  * Both servers serve the same file from the same temp dir on 127.0.0.1 (random ports),
  * nginx as `nginx -c <generated conf>` with worker_processes 1 and sendfile on, ltsp-ts as
@@ -45,6 +46,22 @@ if (process.argv[2] === '--serve') {
   await new Promise(() => {});
 }
 
+// ---- child mode: the node:http floor (no file I/O at all) ------------------------------
+// Answers every Range request from one preallocated buffer: what plain node:http costs per
+// request on this machine, i.e. the ceiling for any Node server in the small-ranges test.
+if (process.argv[2] === '--serve-floor') {
+  const { createServer } = await import('node:http');
+  const body = randomBytes(1 << 20);
+  const srv = createServer((req, res) => {
+    const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+    const n = m ? Number(m[2]) - Number(m[1]) + 1 : body.length;
+    res.writeHead(m ? 206 : 200, { 'content-length': n });
+    res.end(body.subarray(0, n));
+  }).listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${srv.address().port}\n`));
+  process.on('SIGTERM', () => process.exit(0));
+  await new Promise(() => {});
+}
+
 // ---- driver ---------------------------------------------------------------------------
 function arg(name, def) {
   const i = process.argv.indexOf(name);
@@ -58,6 +75,8 @@ const NRANGES = arg('--ranges', quick ? 100 : 500);
 const RANGE_BIG = Math.min(256 * 2 ** 20, SIZE / 2);
 const RANGE_SMALL = 128 * 1024;
 const TIMEOUT_S = 300;
+/** Also time the small-ranges test against a bare node:http server (see --serve-floor). */
+const FLOOR = process.argv.includes('--with-floor');
 
 const MB = 1e6;
 const median = (xs) => {
@@ -209,6 +228,11 @@ async function main() {
     const ngx = spawn('nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' });
     children.push(ngx);
     const url = { 'ltsp-ts': `http://127.0.0.1:${port}/ltsp/big.img`, nginx: `http://127.0.0.1:${nport}/ltsp/big.img` };
+    if (FLOOR) {
+      const floor = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve-floor'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(floor);
+      url.floor = `http://127.0.0.1:${(await waitLine(floor, /PORT (\d+)/, 'floor'))[1]}/ltsp/big.img`;
+    }
     await waitHttp(url.nginx);
     await waitHttp(url['ltsp-ts']);
     const nginxWorker = async () => {
@@ -224,6 +248,7 @@ async function main() {
     const names = ['ltsp-ts', 'nginx'];
     const tests = ['1 file', `${CONC} concurrent`, `${RANGE_BIG / 2 ** 20} MiB Range`, `${NRANGES}x128KiB Ranges`];
     const res = Object.fromEntries(names.map((n) => [n, Object.fromEntries(tests.map((t) => [t, []]))]));
+    const floorRuns = [];
     const cpu0 = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await cpuSeconds(pids[n])])));
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 ? [...names].reverse() : names;
@@ -233,6 +258,7 @@ async function main() {
       for (const n of order) res[n][tests[1]].push(await concurrent(url[n]));
       for (const n of order) res[n][tests[2]].push(await bigRange(url[n], bigStart));
       for (const n of order) res[n][tests[3]].push(await smallRanges(url[n], offsets, dir));
+      if (FLOOR) floorRuns.push(await smallRanges(url.floor, offsets, dir));
       process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
     const cpu = Object.fromEntries(await Promise.all(names.map(async (n) => [n, (await cpuSeconds(pids[n])) - cpu0[n]])));
@@ -248,6 +274,10 @@ async function main() {
       const a = median(res['ltsp-ts'][t]);
       const b = median(res.nginx[t]);
       console.log(row(t, a.toFixed(0), b.toFixed(0), (a / b).toFixed(2) + 'x'));
+    }
+    if (FLOOR) {
+      const f = median(floorRuns);
+      console.log(row(`  node:http floor`, f.toFixed(0), '', (f / median(res.nginx[tests[3]])).toFixed(2) + 'x'));
     }
     console.log(row('server CPU s (total)', cpu['ltsp-ts'].toFixed(1), cpu.nginx.toFixed(1), ''));
     console.log(row('peak RSS MiB', rss['ltsp-ts'].toFixed(0), rss.nginx.toFixed(0), ''));

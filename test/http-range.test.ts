@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { MAX_RANGES, decide, etagOf, lastModifiedOf, multipartPlan, parseRange } from '../src/http/http-range.js';
 import { PathRefused, safeComponents } from '../src/http/safe-path.js';
 import { normaliseMac, reachedAs } from '../src/http/server.js';
+import { SyncGate } from '../src/http/sync-gate.js';
 
 describe('parseRange', () => {
   const size = 1000;
@@ -167,5 +168,31 @@ describe('request helpers', () => {
     expect(reachedAs(undefined, '::ffff:10.0.0.1', 80)).toEqual({ host: '10.0.0.1', baseUrl: 'http://10.0.0.1' });
     expect(reachedAs('bad host!', '10.0.0.1', 8080).host).toBe('10.0.0.1');
     expect(reachedAs(undefined, 'fd00::1', 8080).baseUrl).toBe('http://[fd00::1]:8080');
+  });
+});
+
+describe('SyncGate', () => {
+  it('stays open while calls are fast, closes for the cool-off after a slow one', () => {
+    let now = 0;
+    const gate = new SyncGate(2, 10_000, () => now);
+    expect(gate.run(() => ((now += 1), 'fast'))).toBe('fast');
+    expect(gate.allowed()).toBe(true);
+    gate.run(() => (now += 5)); // a 5 ms "disk" read
+    expect(gate.allowed()).toBe(false);
+    now += 9_999;
+    expect(gate.allowed()).toBe(false);
+    now += 2;
+    expect(gate.allowed()).toBe(true);
+  });
+  it('a throwing call is still timed and rethrown', () => {
+    let now = 0;
+    const gate = new SyncGate(2, 1000, () => now);
+    expect(() =>
+      gate.run(() => {
+        now += 3;
+        throw new Error('EIO');
+      }),
+    ).toThrow('EIO');
+    expect(gate.allowed()).toBe(false);
   });
 });

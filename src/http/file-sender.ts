@@ -9,8 +9,9 @@
  * in JS and nothing is reused early. Memory per response is bounded by
  * BUFFERS_PER_RESPONSE × CHUNK.
  */
-import { read } from 'node:fs';
+import { read, readSync } from 'node:fs';
 import { closeQuietly } from './safe-path.js';
+import { fsSyncGate, SYNC_READ_MAX } from './sync-gate.js';
 import type { ServerResponse } from 'node:http';
 
 /** Read size: large reads amortise the thread-pool hop (measured: 1 MiB ≈ nginx on 1 GiB). */
@@ -125,7 +126,7 @@ export function sendSegments(fd: number, segments: Segment[], res: ServerRespons
         pos += want;
         reading = true;
         const buf = b;
-        read(fd, buf, 0, want, at, (err, n) => {
+        const onRead = (err: Error | null, n: number) => {
           reading = false;
           if (finished) return;
           if (err || n === 0) {
@@ -141,7 +142,21 @@ export function sendSegments(fd: number, segments: Segment[], res: ServerRespons
           if (n === want && pos > s.end && seg === segments.length - 1) res.end(chunk, written(buf));
           else res.write(chunk, written(buf));
           pump();
-        });
+        };
+        // A small body (one range of a squashfs, a script-sized file) is read synchronously
+        // while the gate sees page-cache speed: no thread-pool round trip (sync-gate.ts).
+        if (want <= SYNC_READ_MAX && bytes === 0 && fsSyncGate.allowed()) {
+          let n: number;
+          try {
+            n = fsSyncGate.run(() => readSync(fd, buf, 0, want, at));
+          } catch (err) {
+            onRead(err as Error, 0);
+            continue;
+          }
+          onRead(null, n);
+        } else {
+          read(fd, buf, 0, want, at, onRead);
+        }
       }
       if (!finished && !reading && seg >= segments.length && writesPending === 0) finish('ok');
     };

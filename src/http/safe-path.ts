@@ -7,9 +7,10 @@
  * Decoding once means `%252e%252e` stays the literal name `%2e%2e` (not found), and `%2f`
  * is a separator that is checked like any other.
  */
-import { closeSync, constants, fstatSync, open, readlinkSync, realpath as realpathCb, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, open, openSync, readlinkSync, realpath as realpathCb, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import path from 'node:path';
+import { fsSyncGate } from './sync-gate.js';
 
 /** realpath(3) in one syscall (fs.promises.realpath walks the path with lstat in JS). */
 const realpath = promisify(realpathCb.native);
@@ -73,8 +74,8 @@ export interface OpenedFile {
  * was actually opened: its real path, read back from /proc/self/fd (no window between
  * check and use, and no extra thread-pool round trip), must lie inside the root unless
  * `followOutside`; it must be a regular file. O_NONBLOCK keeps a FIFO planted in the tree
- * from hanging a thread-pool thread. Only open(2) can wait for the disk: readlink on procfs
- * and fstat on an open fd are in-memory, so they run synchronously.
+ * from blocking the open. Only open(2) can wait for the disk (it runs synchronously while
+ * the SyncGate sees fast calls): readlink on procfs and fstat on an open fd are in-memory.
  *
  * ENOENT/ENOTDIR/not a regular file → 404, EACCES → 403, outside the root → 403.
  */
@@ -84,7 +85,9 @@ export async function openInside(root: Root, base: string, parts: string[], foll
   let rootReal: string;
   try {
     rootReal = await root.realDir();
-    fd = await openP(joined, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    const flags = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+    // Synchronously while opens are fast (cached dentries); see sync-gate.ts.
+    fd = fsSyncGate.allowed() ? fsSyncGate.run(() => openSync(joined, flags)) : await openP(joined, flags);
   } catch (err) {
     throw refusal(err);
   }

@@ -19,6 +19,8 @@ export interface DaemonOptions {
   log: Logger;
   /** DHCP: receive and decide, log what would be sent, send nothing; TFTP/HTTP are not started. */
   dryRun?: boolean;
+  /** DHCP client port (68; the demo and tests use an unprivileged one). */
+  dhcpClientPort?: number;
   /** Re-reads the configuration (SIGHUP). */
   reloadConfig?: () => Promise<LoadedConfig>;
 }
@@ -45,6 +47,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const ports: Daemon['ports'] = {};
   const closers: ((drainMs: number) => Promise<void>)[] = [];
 
+  /** The config as the DHCP service must see it: with the ports the services really bound. */
+  const withBoundPorts = (l: LoadedConfig): LoadedConfig =>
+    ports.http === undefined ? l : { ...l, config: { ...l.config, http: { ...l.config.http, port: ports.http } } };
+
   const stopAll = async (drainMs: number) => {
     // Reverse order of start; every service gets the same drain budget at once.
     await Promise.allSettled(closers.splice(0).reverse().map((c) => c(drainMs)));
@@ -52,12 +58,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   let dhcp: Awaited<ReturnType<typeof startDhcpService>> | undefined;
   try {
-    if (config.dhcp.mode !== 'off') {
-      dhcp = await startDhcpService({ loaded, log, events, metrics, dryRun: opts.dryRun });
-      ports.dhcp = dhcp.ports.dhcp;
-      ports.pxe = dhcp.ports.pxe;
-      closers.push(() => dhcp!.close());
-    }
     if (config.tftp.enabled && !opts.dryRun) {
       const tftp = await startTftpServer({ root: config.tftpDir, config: config.tftp, log, events, metrics });
       ports.tftp = tftp.port;
@@ -84,6 +84,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       ports.http = http.port;
       closers.push(() => http.close());
     }
+    // DHCP last: clients are only sent to services that already listen, and the URLs it
+    // hands out carry the HTTP port actually bound (0 = ephemeral in tests and the demo).
+    if (config.dhcp.mode !== 'off') {
+      dhcp = await startDhcpService({ loaded: withBoundPorts(loaded), log, events, metrics, dryRun: opts.dryRun, clientPort: opts.dhcpClientPort });
+      ports.dhcp = dhcp.ports.dhcp;
+      ports.pxe = dhcp.ports.pxe;
+      closers.push(() => dhcp!.close());
+    }
   } catch (err) {
     await stopAll(0);
     throw err;
@@ -100,7 +108,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         next.config.dhcp.port !== config.dhcp.port || next.config.tftp.port !== config.tftp.port || next.config.http.port !== config.http.port;
       if (changedPorts) log.warn('reload: port changes take effect after a restart');
       loaded = next;
-      dhcp?.reload(next);
+      dhcp?.reload(withBoundPorts(next));
       log.info('reload: configuration re-read; transfers in flight continue');
     },
     stop: stopAll,

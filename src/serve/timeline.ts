@@ -111,7 +111,7 @@ export function formatTimeline(c: ClientTimeline): string {
   const head = `${c.mac ?? c.id}${c.ip ? ` (${c.ip})` : ''}${c.arch ? ` ${c.arch}` : ''}: reached ${c.stage}, ${c.bytes} bytes`;
   const lines = c.entries.map((e) => {
     const t = `+${(e.offsetMs / 1000).toFixed(3)}s`.padStart(9);
-    const what = [e.service.padEnd(4), e.kind.padEnd(8), e.file ?? '', e.bytes !== undefined ? `${e.bytes} B` : '', e.durationMs !== undefined ? `${e.durationMs} ms` : '', e.outcome ?? '']
+    const what = [e.service.padEnd(4), e.kind.padEnd(8), e.file ?? '', e.bytes !== undefined ? `${e.bytes} B` : '', e.durationMs !== undefined ? `${e.durationMs.toFixed(1)} ms` : '', e.outcome ?? '']
       .filter(Boolean)
       .join(' ');
     return `  ${t}  [${e.stage}] ${what}`;

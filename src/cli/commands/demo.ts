@@ -1,11 +1,15 @@
 import type { Command } from 'commander';
-import { CliError } from '../context.js';
+import { createLogger } from '../../log.js';
+import { runDemo } from '../../serve/demo.js';
 
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('run a no-root demo: serve on loopback and walk one simulated client through a boot')
-    .action(() => {
-      throw new CliError('demo: not implemented yet');
+    .description('no root, no config: serve a throw-away tree on loopback and walk one simulated UEFI client through DHCP → TFTP → HTTP')
+    .option('--keep', 'keep serving after the walk-through (Ctrl-C stops)')
+    .option('--verbose', 'show the daemon log')
+    .action(async (flags: { keep?: boolean; verbose?: boolean; logLevel?: string }) => {
+      const log = createLogger(flags.verbose ? 'info' : ((flags.logLevel as 'warn') ?? 'warn'));
+      await runDemo({ log, keep: flags.keep, out: (l) => process.stdout.write(l + '\n') });
     });
 }

@@ -81,16 +81,20 @@ class Client {
 describe('proxyDHCP service on loopback', () => {
   let svc: DhcpService;
   let client: Client;
+  let relay: Client;
   const events: BootEvent[] = [];
   const metrics = new MetricsRegistry();
   let xid = 0x5000;
 
   beforeAll(async () => {
     client = await Client.open();
-    svc = await startDhcpService({ loaded: loaded(), log: silentLogger, events: (e) => events.push(e), metrics, clientPort: client.port });
+    relay = await Client.open();
+    // Test sockets stand in for DHCP clients (port 68) and relay agents (port 67).
+    svc = await startDhcpService({ loaded: loaded(), log: silentLogger, events: (e) => events.push(e), metrics, clientPort: client.port, relayPort: relay.port });
   });
   afterAll(async () => {
     client.close();
+    relay.close();
     await svc.close();
   });
 
@@ -120,6 +124,17 @@ describe('proxyDHCP service on loopback', () => {
     const r = await ask('ovmf-pxe', 'pxe', { messageType: DHCPREQUEST });
     expect(r!.port).toBe(svc.ports.pxe);
     expect(r!.packet).toMatchObject({ file: 'ltsp/snponly.efi', sname: LO, siaddr: LO });
+  });
+
+  test('relayed DISCOVER (giaddr set) → OFFER unicast to the relay, giaddr kept', async () => {
+    const id = ++xid;
+    await client.send(clientPacketBytes('bios-pxe', { xid: id, giaddr: LO }), svc.ports.dhcp);
+    const r = await relay.next(id);
+    expect(r).toBeDefined();
+    expect(client.got.find((g) => g.packet.xid === id)).toBeUndefined();
+    expect(r!.packet.giaddr).toBe(LO);
+    expect(r!.packet.file).toBe('ltsp/undionly.kpxe');
+    expect(r!.port).toBe(svc.ports.dhcp);
   });
 
   test('capable iPXE gets the HTTP script URL with the interface address', async () => {

@@ -1,11 +1,52 @@
+/**
+ * `ltsp-ts install-service`: write systemd/ltsp-ts.service to /etc/systemd/system with
+ * ExecStart pointing at this installation, then `systemctl daemon-reload` (and
+ * `enable --now` with --enable). --print writes the unit to stdout instead.
+ */
 import type { Command } from 'commander';
+import { readFile, writeFile, rename } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { execa } from 'execa';
 import { CliError } from '../context.js';
+
+const UNIT = new URL('../../../../systemd/ltsp-ts.service', import.meta.url);
+const BIN = fileURLToPath(new URL('../../../../bin/ltsp-ts.js', import.meta.url));
+
+/** The unit with ExecStart running this checkout's CLI with this node binary. */
+export async function renderUnit(opts: { node?: string; bin?: string; config?: string } = {}): Promise<string> {
+  const text = await readFile(UNIT, 'utf8');
+  const exec = `${opts.node ?? process.execPath} ${opts.bin ?? BIN} serve --config ${opts.config ?? '/etc/ltsp/ltsp.conf'}`;
+  if (/\s/.test(opts.bin ?? BIN)) throw new CliError(`install-service: the install path has white space (${opts.bin ?? BIN}); move it`);
+  return text.replace(/^ExecStart=.*$/m, `ExecStart=${exec}`);
+}
 
 export function register(program: Command): void {
   program
     .command('install-service')
-    .description('install the systemd unit')
-    .action(() => {
-      throw new CliError('install-service: not implemented yet');
+    .description('install the systemd unit (runs as a dynamic unprivileged user with CAP_NET_BIND_SERVICE only)')
+    .option('--print', 'print the unit instead of installing it')
+    .option('--unit-dir <dir>', 'where to install', '/etc/systemd/system')
+    .option('--enable', 'also systemctl enable --now ltsp-ts')
+    .action(async (flags: { print?: boolean; unitDir: string; enable?: boolean; config?: string }) => {
+      const unit = await renderUnit({ config: flags.config });
+      if (flags.print) {
+        process.stdout.write(unit);
+        return;
+      }
+      if (BIN.startsWith('/root/') || BIN.startsWith('/home/')) {
+        process.stderr.write(`warning: ${BIN} is under /root or /home, which the unit hides (ProtectHome=yes); install ltsp-ts under /opt or /usr/local\n`);
+      }
+      const target = path.join(flags.unitDir, 'ltsp-ts.service');
+      await writeFile(`${target}.tmp`, unit, { mode: 0o644 });
+      await rename(`${target}.tmp`, target);
+      process.stdout.write(`wrote ${target}\n`);
+      const systemctl = async (...args: string[]) => {
+        const r = await execa('systemctl', args, { reject: false });
+        if (r.exitCode !== 0) process.stderr.write(`systemctl ${args.join(' ')}: ${r.stderr || r.stdout || `exit ${r.exitCode}`}\n`);
+      };
+      await systemctl('daemon-reload');
+      if (flags.enable) await systemctl('enable', '--now', 'ltsp-ts');
+      else process.stdout.write('start it with: systemctl enable --now ltsp-ts\n');
     });
 }

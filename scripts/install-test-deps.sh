@@ -20,7 +20,7 @@ APT=(apt-get -q -y -o DPkg::Lock::Timeout=300)
 PKGS=(squashfs-tools nfs-ganesha nfs-ganesha-vfs libnfs-utils fdisk e2fsprogs util-linux busybox-static
       atftp tftp-hpa tftpd-hpa curl dnsmasq-base nginx-light tshark tcpdump iproute2 iputils-ping procps
       qemu-system-x86 seabios ipxe-qemu ovmf ipxe python3 python3-scapy cpio gzip xz-utils bc perl coreutils
-      chromium isc-dhcp-client nftables)
+      chromium isc-dhcp-client nftables systemd)
 "${APT[@]}" install --no-install-recommends "${PKGS[@]}"
 # tftpd-hpa and nginx install system services that would hold :69/:80; tests start their own copies.
 for svc in tftpd-hpa nginx nfs-ganesha; do

@@ -214,6 +214,10 @@ test('a port held by another program is a clear error', async () => {
   }
 });
 
+test('the same port for DHCP and PXE is a clear error', async () => {
+  await expect(startDhcpService({ loaded: loaded('', { dhcp: { port: 40111, pxePort: 40111 } }), log: silentLogger })).rejects.toThrow(/must differ/);
+});
+
 test('no servable interface is a clear error', async () => {
   await expect(startDhcpService({ loaded: loaded('', { interfaces: ['lt-dh-nonexistent0'] }), log: silentLogger })).rejects.toThrow(/no interface to serve/);
 });

@@ -89,6 +89,7 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
   const badC = m?.counter('ltsp_dhcp_decode_errors_total', 'DHCP packets that could not be decoded');
   const events = opts.events ?? (() => {});
 
+  if (cfg.dhcp.port !== 0 && cfg.dhcp.port === cfg.dhcp.pxePort) throw new Error(`dhcp: DHCP_PORT and PXE_PORT are both ${cfg.dhcp.port}; they must differ`);
   await assertPortFree(cfg.dhcp.port);
   await assertPortFree(cfg.dhcp.pxePort);
   const sockets: Socket[] = [];

@@ -33,7 +33,7 @@ const work = mkdtempSync(join(tmpdir(), 'ltsp-ts-dhcp-netns-'));
 const started: ChildProcess[] = [];
 
 function sh(cmd: string, ...args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(cmd, args, { encoding: 'utf8', timeout: 40_000, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 const nsx = (ns: string, ...args: string[]) => sh('ip', 'netns', 'exec', ns, ...args);
 
@@ -132,7 +132,7 @@ const CLIENT_JS = `
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import * as dhcp from ${JSON.stringify(join(root, 'dist/protocols/dhcp/index.js'))};
-const [discoverHex, requestHex, dev, mac] = process.argv.slice(2);
+const [discoverHex, requestHex, dev, mac, expect] = process.argv.slice(2);
 // The fixture's packets, with this client's MAC in chaddr.
 const asMe = (hex) => { const p = dhcp.decodeDhcp(Buffer.from(hex, 'hex')); p.chaddr.set(mac.split(':').map((h) => parseInt(h, 16))); return p; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -143,12 +143,20 @@ const listen = (port) => new Promise((r) => {
   s.bind(port, '0.0.0.0', () => { s.setBroadcast(true); r(s); });
 });
 const s68 = await listen(68);
+const decoded = () => replies.map((r) => ({ ...r, p: dhcp.decodeDhcp(Buffer.from(r.hex, 'hex')) }));
+const isProxy = (o) => dhcp.readString(dhcp.getOption(o.p, 60))?.startsWith('PXEClient');
+/** Bounded wait: until pred() holds (then a short grace period for late duplicates) or maxMs. */
+const waitFor = async (pred, maxMs) => {
+  for (const end = Date.now() + maxMs; Date.now() < end && !pred(); ) await sleep(20);
+  await sleep(300);
+};
 s68.send(dhcp.encodeDhcp(asMe(discoverHex)), 67, '255.255.255.255');
-await sleep(1500);
+if (expect === 'nothing') await sleep(2500);
+else await waitFor(() => decoded().some(isProxy) && (requestHex === '-' || decoded().some((o) => o.p.yiaddr !== '0.0.0.0')), 10000);
 if (requestHex !== '-') {
-  const offers = replies.map((r) => ({ ...r, p: dhcp.decodeDhcp(Buffer.from(r.hex, 'hex')) }));
+  const offers = decoded();
   const lease = offers.find((o) => o.p.yiaddr !== '0.0.0.0');
-  const proxy = offers.find((o) => dhcp.readString(dhcp.getOption(o.p, 60))?.startsWith('PXEClient'));
+  const proxy = offers.find(isProxy);
   if (!lease || !proxy) { console.log(JSON.stringify({ error: 'no lease or no proxy offer' })); process.exit(0); }
   execFileSync('ip', ['addr', 'add', lease.p.yiaddr + '/24', 'dev', dev]);
   const req = asMe(requestHex);
@@ -156,7 +164,7 @@ if (requestHex !== '-') {
   const s4011 = await listen(4011);
   const server = dhcp.readIp(dhcp.getOption(proxy.p, 54));
   s4011.send(dhcp.encodeDhcp(req), 4011, server);
-  await sleep(1500);
+  await waitFor(() => replies.some((r) => r.to === 4011), 10000);
 }
 process.exit(0);
 `;
@@ -170,8 +178,8 @@ interface Heard {
 
 const MAC: Record<string, string> = { cla0: '52:54:00:77:00:01', clb0: '52:54:00:77:00:02' };
 
-function runClient(ns: string, dev: string, pk: { discover: string; request: string }, withRequest: boolean): Heard[] {
-  const out = nsx(ns, 'node', join(work, 'client.mjs'), pk.discover, withRequest ? pk.request : '-', dev, MAC[dev]!);
+function runClient(ns: string, dev: string, pk: { discover: string; request: string }, withRequest: boolean, expect: 'proxy' | 'nothing' = 'proxy'): Heard[] {
+  const out = nsx(ns, 'node', join(work, 'client.mjs'), pk.discover, withRequest ? pk.request : '-', dev, MAC[dev]!, expect);
   const lines = out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const err = lines.find((l) => l.error);
   if (err) throw new Error(`client: ${err.error}\n${out}`);
@@ -221,7 +229,7 @@ describe.skipIf(skip)('proxyDHCP in network namespaces with dnsmasq as the LAN r
       // The router leased too (it is the one handing out addresses).
       expect(heard.some((h) => h.from === RTR && decodeDhcp(Buffer.from(h.hex, 'hex')).yiaddr.startsWith('192.168.91.'))).toBe(true);
 
-      const other = runClient(NS.clb, 'clb0', pk, false);
+      const other = runClient(NS.clb, 'clb0', pk, false, 'nothing');
       expect(fromProxy(other), 'LAN B is not served: no reply from ltsp-ts').toEqual([]);
     } finally {
       await stop(tshark);

@@ -57,7 +57,7 @@ class Client {
   send(bytes: Uint8Array, port: number): Promise<void> {
     return new Promise((r, j) => this.sock.send(bytes, port, LO, (e) => (e ? j(e) : r())));
   }
-  async next(xid: number, timeoutMs = 3000) {
+  async next(xid: number, timeoutMs = 10_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = this.got.findIndex((g) => g.packet.xid === xid);

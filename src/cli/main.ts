@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { CliError } from './context.js';
+import { packageFile } from '../paths.js';
 import { register as decode } from './commands/decode.js';
 import { register as config } from './commands/config.js';
 import { register as replay } from './commands/replay.js';
@@ -18,7 +19,7 @@ import { register as demo } from './commands/demo.js';
 import { register as installService } from './commands/install-service.js';
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 

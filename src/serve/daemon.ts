@@ -13,6 +13,7 @@ import { startDhcpService } from '../dhcp/service.js';
 import { startTftpServer } from '../tftp/server.js';
 import { startHttpServer } from '../http/server.js';
 import { BootTimeline } from './timeline.js';
+import { packageFile } from '../paths.js';
 
 export interface DaemonOptions {
   loaded: LoadedConfig;
@@ -35,7 +36,7 @@ export interface Daemon {
   stop(drainMs?: number): Promise<void>;
 }
 
-const DASHBOARD = new URL('../../../web/index.html', import.meta.url);
+const DASHBOARD = packageFile('web', 'index.html');
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { log } = opts;

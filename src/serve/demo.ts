@@ -13,13 +13,14 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { readCapture } from '../../protocols/pcap/index.js';
 import { classify, decodeDhcp, encodeDhcp, type DhcpPacket } from '../../protocols/dhcp/index.js';
-import { loadConfigText } from '../config/index.js';
+import { loadConfigText, type LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { startDaemon, type Daemon } from './daemon.js';
+import { packageFile } from '../paths.js';
 import { formatTimeline } from './timeline.js';
 import { bindUdp, dhcpExchange, httpFetch, tftpFetch } from './sim-client.js';
 
-const FIXTURE = new URL('../../../pcap-fixtures/uefi-virtio-ovmfpxe-snponly.pcapng', import.meta.url);
+const FIXTURE = packageFile('pcap-fixtures', 'uefi-virtio-ovmfpxe-snponly.pcapng');
 
 export interface DemoOptions {
   log: Logger;
@@ -28,14 +29,14 @@ export interface DemoOptions {
   keep?: boolean;
 }
 
-interface Step {
+export interface Step {
   name: string;
   packet: DhcpPacket;
   port: 'dhcp' | 'pxe';
 }
 
 /** The three client packets of the boot, taken from the capture. */
-async function capturedSteps(): Promise<Step[]> {
+export async function capturedSteps(): Promise<Step[]> {
   const cap = readCapture(await readFile(FIXTURE));
   const client = cap.packets
     .filter((p) => p.protocol === 'udp' && (p.dstPort === 67 || p.dstPort === 4011))
@@ -45,7 +46,7 @@ async function capturedSteps(): Promise<Step[]> {
   const ovmfRequest = client.find((x) => x.p.dstPort === 4011 && !x.f.ipxe);
   const ipxeDiscover = client.find((x) => x.p.dstPort === 67 && x.f.messageTypeName === 'DISCOVER' && x.f.ipxeCapable);
   const ipxeRequest = client.find((x) => x.p.dstPort === 4011 && x.f.ipxeCapable);
-  if (!ovmfDiscover || !ovmfRequest || !ipxeDiscover || !ipxeRequest) throw new Error(`demo: ${FIXTURE.pathname} lacks the expected packets`);
+  if (!ovmfDiscover || !ovmfRequest || !ipxeDiscover || !ipxeRequest) throw new Error(`demo: ${FIXTURE} lacks the expected packets`);
   return [
     { name: 'UEFI firmware (OVMF) DHCPDISCOVER', packet: ovmfDiscover.pkt, port: 'dhcp' },
     { name: 'UEFI firmware boot-server REQUEST', packet: ovmfRequest.pkt, port: 'pxe' },
@@ -55,7 +56,7 @@ async function capturedSteps(): Promise<Step[]> {
 }
 
 /** A tiny LTSP tree: real iPXE binaries when Debian's ipxe is installed, placeholders otherwise. */
-async function buildTree(root: string): Promise<{ baseDir: string; tftpDir: string }> {
+export async function buildDemoTree(root: string): Promise<{ baseDir: string; tftpDir: string }> {
   const baseDir = path.join(root, 'srv-ltsp');
   const tftpDir = path.join(root, 'srv-tftp');
   const ltsp = path.join(tftpDir, 'ltsp');
@@ -74,6 +75,22 @@ async function buildTree(root: string): Promise<{ baseDir: string; tftpDir: stri
   return { baseDir, tftpDir };
 }
 
+/** Loopback, ephemeral ports, hidden menu: what the demo and the end-to-end tests serve. */
+export function demoConfig(baseDir: string, tftpDir: string): LoadedConfig {
+  return loadConfigText('[server]\nMENU_TIMEOUT=-1\nKERNEL_PARAMETERS="quiet"\n', {
+    configFile: '(demo)',
+    overrides: {
+      baseDir,
+      tftpDir,
+      interfaces: ['lo'],
+      serverIp: '127.0.0.1',
+      dhcp: { port: 0, pxePort: 0 },
+      tftp: { port: 0, address: '127.0.0.1' },
+      http: { port: 0, address: '127.0.0.1' },
+    },
+  });
+}
+
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex').slice(0, 16);
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
@@ -82,19 +99,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   let daemon: Daemon | undefined;
   const client = await bindUdp(0, '0.0.0.0');
   try {
-    const { baseDir, tftpDir } = await buildTree(root);
-    const loaded = loadConfigText('[server]\nMENU_TIMEOUT=-1\nKERNEL_PARAMETERS="quiet"\n', {
-      configFile: '(demo)',
-      overrides: {
-        baseDir,
-        tftpDir,
-        interfaces: ['lo'],
-        serverIp: '127.0.0.1',
-        dhcp: { port: 0, pxePort: 0 },
-        tftp: { port: 0, address: '127.0.0.1' },
-        http: { port: 0, address: '127.0.0.1' },
-      },
-    });
+    const { baseDir, tftpDir } = await buildDemoTree(root);
+    const loaded = demoConfig(baseDir, tftpDir);
     daemon = await startDaemon({ loaded, log, dhcpClientPort: client.address().port });
     const ports = daemon.ports;
     out(`ltsp-ts demo: tree in ${root}`);

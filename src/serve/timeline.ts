@@ -6,6 +6,7 @@
  * are kept under "ip:<addr>" until a DHCP event names it.
  */
 import type { BootEvent } from '../events.js';
+import { archName } from '../../protocols/dhcp/index.js';
 
 /** Which boot step an event is, for the dashboard: DHCP → firmware NBP → script → kernel → initrd → image. */
 export type BootStage = 'dhcp' | 'nbp' | 'script' | 'kernel' | 'initrd' | 'image' | 'file';
@@ -65,6 +66,7 @@ export class BootTimeline {
     if (ip) c.ip = ip;
     const arch = e.detail?.['arch'];
     if (typeof arch === 'string') c.arch = arch;
+    else if (typeof arch === 'number') c.arch = archName(arch);
     const stage = stageOf(e);
     if (c.entries.length === 0 || STAGE_ORDER.indexOf(stage) > STAGE_ORDER.indexOf(c.stage)) c.stage = stage;
     c.lastSeen = Math.max(c.lastSeen, e.time);

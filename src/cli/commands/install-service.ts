@@ -5,13 +5,13 @@
  */
 import type { Command } from 'commander';
 import { readFile, writeFile, rename } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { execa } from 'execa';
 import { CliError } from '../context.js';
+import { packageFile } from '../../paths.js';
 
-const UNIT = new URL('../../../../systemd/ltsp-ts.service', import.meta.url);
-const BIN = fileURLToPath(new URL('../../../../bin/ltsp-ts.js', import.meta.url));
+const UNIT = packageFile('systemd', 'ltsp-ts.service');
+const BIN = packageFile('bin', 'ltsp-ts.js');
 
 /** The unit with ExecStart running this checkout's CLI with this node binary. */
 export async function renderUnit(opts: { node?: string; bin?: string; config?: string } = {}): Promise<string> {

@@ -14,7 +14,7 @@ describe('ltsp-ts demo (README main job)', () => {
     expect(stdout).toMatch(/HTTP \/ltsp\/x86_64\/vmlinuz: 200, 2097152 bytes/);
     // The timeline joined DHCP (by MAC) with TFTP and HTTP (by the IP the 4011 request revealed).
     const timeline = stdout.slice(stdout.indexOf('Boot timeline'));
-    expect(timeline).toMatch(/52:54:00:77:00:01 \(127\.0\.0\.1\): reached initrd/);
+    expect(timeline).toMatch(/52:54:00:77:00:01 \(127\.0\.0\.1\) efi-x64: reached initrd/);
     for (const stage of ['[dhcp]', '[nbp] tftp', '[script] http', '[kernel] http', '[initrd] http']) expect(timeline).toContain(stage);
   });
 });

@@ -18,7 +18,7 @@
  * and the run ends by itself.
  */
 import { createSocket } from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -140,7 +140,14 @@ if (mode === 'dora') {
   console.log(JSON.stringify({ completed: lat.length, failed, retries, seconds: +seconds.toFixed(3), rate: +(lat.length / seconds).toFixed(1), p50: +pct(lat, 0.5).toFixed(3), p99: +pct(lat, 0.99).toFixed(3) }));
 } else if (mode === 'churn') {
   const events = [];
-  const end = Date.now() + Number(values.seconds) * 1000;
+  // Streamed as they happen (the crash test reads them while the run goes on).
+  const outFd = values.out ? openSync(values.out, 'w') : undefined;
+  const record = (e) => {
+    events.push(e);
+    if (outFd !== undefined) writeSync(outFd, JSON.stringify(e) + '\n');
+  };
+  let end = Date.now() + Number(values.seconds) * 1000;
+  process.once('SIGTERM', () => (end = 0)); // finish the current steps, write the events, exit
   let identities = N;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const slot = async (i) => {
@@ -151,7 +158,7 @@ if (mode === 'dora') {
         await sleep(50 + Math.random() * 100);
         continue;
       }
-      events.push({ ev: 'ack', mac, ip: r.ip, sent: r.sent, recv: r.recv, lease: r.lease });
+      record({ ev: 'ack', mac, ip: r.ip, sent: r.sent, recv: r.recv, lease: r.lease });
       let have = r;
       const renewals = Math.floor(Math.random() * 3);
       for (let k = 0; k < renewals && Date.now() < end && have; k++) {
@@ -159,7 +166,7 @@ if (mode === 'dora') {
         const sent = Date.now();
         const ack = await exchange(mac, D.DHCPREQUEST, { ciaddr: have.ip, to: have.sid });
         if (msgType(ack) === D.DHCPACK && ack.yiaddr === have.ip) {
-          events.push({ ev: 'ack', mac, ip: ack.yiaddr, sent, recv: Date.now(), lease: leaseOf(ack), renew: true });
+          record({ ev: 'ack', mac, ip: ack.yiaddr, sent, recv: Date.now(), lease: leaseOf(ack), renew: true });
         } else {
           have = undefined; // NAK or lost: start over (the lease is still ours until it runs out)
         }
@@ -167,7 +174,7 @@ if (mode === 'dora') {
       if (have && Math.random() < 0.4) {
         const t = Date.now();
         // Released before the RELEASE is sent: from now on this client no longer counts on it.
-        events.push({ ev: 'release', mac, ip: have.ip, t });
+        record({ ev: 'release', mac, ip: have.ip, t });
         await exchange(mac, D.DHCPRELEASE, { ciaddr: have.ip, to: have.sid, noReply: true });
         mac = macOf(++identities);
       }
@@ -175,7 +182,7 @@ if (mode === 'dora') {
     }
   };
   await Promise.all(Array.from({ length: N }, (_, i) => slot(i)));
-  if (values.out) writeFileSync(values.out, events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  if (outFd !== undefined) closeSync(outFd);
   console.log(JSON.stringify({ acks: events.filter((e) => e.ev === 'ack').length, releases: events.filter((e) => e.ev === 'release').length, identities }));
 } else if (mode === 'inform') {
   // One DHCPINFORM from --ciaddr to --target (unicast): does anyone answer?

@@ -39,6 +39,8 @@ export interface FullDhcpOptions {
   metrics?: MetricsRegistry;
   /** Lease journal (default: config.dhcp.leaseFile). */
   leaseFile?: string;
+  /** Compact the journal after this many appended records (default 10000). */
+  compactAfter?: number;
   /** Ports replies go to: clients (68) and relays (67). */
   clientPort?: number;
   relayPort?: number;
@@ -82,7 +84,7 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
   const file = opts.leaseFile ?? loaded.config.dhcp.leaseFile;
   const journal = await LeaseJournal.open(
     file,
-    { snapshot: () => table.snapshot(now()), onError: (e) => log.error(`dhcp full: lease journal ${file}: ${e.message}`) },
+    { compactAfter: opts.compactAfter, snapshot: () => table.snapshot(now()), onError: (e) => log.error(`dhcp full: lease journal ${file}: ${e.message}`) },
     (l) => {
       for (const p of l.problems) log.warn(`dhcp full: ${p}`);
       for (const r of l.records) table.apply(r);

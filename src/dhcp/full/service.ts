@@ -34,6 +34,8 @@ export interface FullDhcpServiceOptions {
   guardCheckSeconds?: number;
   clientPort?: number;
   relayPort?: number;
+  /** Journal compaction threshold (records), see createFullDhcp. */
+  compactAfter?: number;
 }
 
 export interface FullDhcpService {
@@ -78,7 +80,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
   let full: FullDhcp | undefined;
   const sockets: Socket[] = [];
   try {
-    full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun });
+    full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun, compactAfter: opts.compactAfter });
     const wild = await bind('0.0.0.0', cfg.dhcp.port, true);
     sockets.push(wild);
     const port = wild.address().port;

@@ -108,7 +108,37 @@ export interface PxeOptionsToSend {
   bootItem?: { type: number; layer: number };
 }
 
-const be16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
+/** Writes a sub-option value with a small cursor (no intermediate number arrays: this runs per reply). */
+class Bytes {
+  private buf = new Uint8Array(64);
+  private n = 0;
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    b.set(this.buf.subarray(0, this.n));
+    this.buf = b;
+  }
+  u8(v: number): this {
+    this.room(1);
+    this.buf[this.n++] = v & 0xff;
+    return this;
+  }
+  u16(v: number): this {
+    return this.u8(v >> 8).u8(v);
+  }
+  raw(b: Uint8Array): this {
+    this.room(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+    return this;
+  }
+  text(s: string): this {
+    return this.raw(Buffer.from(s, 'latin1'));
+  }
+  done(): Uint8Array {
+    return this.buf.slice(0, this.n);
+  }
+}
 
 /**
  * Option 43 bytes, terminated with END as dnsmasq does (its option-43 encapsulation
@@ -121,20 +151,20 @@ export function encodePxeOptions(
 ): Uint8Array {
   const subs: SubOption[] = [];
   for (const code of order) {
-    let data: number[] | undefined;
-    if (code === PXE_DISCOVERY_CONTROL && o.discoveryControl !== undefined) data = [o.discoveryControl];
-    if (code === PXE_MENU_PROMPT && o.prompt) data = [o.prompt.timeout, ...Buffer.from(o.prompt.text, 'latin1')];
-    if (code === PXE_BOOT_SERVERS && o.bootServers) {
-      data = o.bootServers.flatMap((s) => [...be16(s.type), s.ips.length, ...s.ips.flatMap((ip) => [...ipToBytes(ip)])]);
+    const w = new Bytes();
+    if (code === PXE_DISCOVERY_CONTROL && o.discoveryControl !== undefined) w.u8(o.discoveryControl);
+    else if (code === PXE_MENU_PROMPT && o.prompt) w.u8(o.prompt.timeout).text(o.prompt.text);
+    else if (code === PXE_BOOT_SERVERS && o.bootServers) for (const s of o.bootServers) {
+      w.u16(s.type).u8(s.ips.length);
+      for (const ip of s.ips) w.raw(ipToBytes(ip));
     }
-    if (code === PXE_BOOT_MENU && o.menu) {
-      data = o.menu.flatMap((m) => {
-        const t = Buffer.from(m.description, 'latin1');
-        return [...be16(m.type), t.length, ...t];
-      });
+    else if (code === PXE_BOOT_MENU && o.menu) for (const m of o.menu) {
+      const t = Buffer.from(m.description, 'latin1');
+      w.u16(m.type).u8(t.length).raw(t);
     }
-    if (code === PXE_BOOT_ITEM && o.bootItem) data = [...be16(o.bootItem.type), ...be16(o.bootItem.layer)];
-    if (data) subs.push({ code, data: Uint8Array.from(data) });
+    else if (code === PXE_BOOT_ITEM && o.bootItem) w.u16(o.bootItem.type).u16(o.bootItem.layer);
+    else continue;
+    subs.push({ code, data: w.done() });
   }
   const body = encodeSubOptions(subs);
   if (!withEnd) return body;

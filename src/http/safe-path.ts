@@ -95,6 +95,8 @@ export async function openInside(root: Root, base: string, parts: string[], foll
     let real: string;
     try {
       real = readlinkSync(`/proc/self/fd/${fd}`);
+      // An unlinked (replaced) file reads as "<path> (deleted)": the bytes are still the ones opened.
+      if (real.endsWith(' (deleted)')) real = real.slice(0, -' (deleted)'.length);
     } catch {
       real = await realpath(joined); // no procfs: check the name instead of the descriptor
     }

@@ -5,7 +5,7 @@
  */
 import { archInfo } from './arch.js';
 import { ipxeCapable } from './ipxe.js';
-import { hex, messageTypeName, typedOptions, OPT } from './options.js';
+import { hex, messageTypeName, typedOptions, withoutUndefined, OPT } from './options.js';
 import { getOption, macOf, type DhcpPacket } from './packet.js';
 
 /** Raspberry Pi Foundation / Raspberry Pi Trading OUIs (LTSP ltsp-dnsmasq.conf, #940). */
@@ -128,6 +128,5 @@ export function classify(p: DhcpPacket, ctx: ClassifyContext = {}): DhcpFacts {
     serverId: t.serverId,
     requestedIp: t.requestedIp,
   };
-  for (const k of Object.keys(facts) as (keyof DhcpFacts)[]) if (facts[k] === undefined) delete facts[k];
-  return facts;
+  return withoutUndefined(facts);
 }

@@ -4,8 +4,9 @@
  * network namespace: one UDP socket on 0.0.0.0:68 speaks for many clients (distinct MACs,
  * replies matched by xid), requests carry the broadcast flag so any server broadcasts back.
  *
- *   node bench/dhcp-full-sim.mjs dora  --clients 1000 --concurrency 50 [--timeout-ms 500]
- *       one DISCOVER/OFFER/REQUEST/ACK per client; prints {"completed","failed","seconds",
+ *   node bench/dhcp-full-sim.mjs dora  --clients 1000 (--concurrency 50 | --rate 500) [--timeout-ms 500]
+ *       one DISCOVER/OFFER/REQUEST/ACK per client, closed loop (N in flight) or open loop
+ *       (new clients at a fixed rate per second); prints {"completed","failed","seconds",
  *       "rate","p50","p99","retries"} (latency of one whole DORA in ms).
  *   node bench/dhcp-full-sim.mjs churn --clients 200 --seconds 30 --out events.jsonl
  *       each client loops: DORA, a few RENEWs (unicast to the server id, ciaddr set), then
@@ -30,6 +31,7 @@ const { values, positionals } = parseArgs({
   options: {
     clients: { type: 'string', default: '100' },
     concurrency: { type: 'string', default: '50' },
+    rate: { type: 'string' },
     'timeout-ms': { type: 'string', default: '500' },
     seconds: { type: 'string', default: '10' },
     out: { type: 'string' },
@@ -134,7 +136,30 @@ if (mode === 'dora') {
       }
     }
   };
-  await Promise.all(Array.from({ length: Number(values.concurrency) }, worker));
+  if (values.rate) {
+    // Open loop: a new client every 1/rate s, whatever the server's pace (latency at a fixed load).
+    const rate = Number(values.rate);
+    const one = async (i) => {
+      const mac = macOf(i + 1);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const s = process.hrtime.bigint();
+        const r = await dora(mac);
+        if (r.ok) return void lat.push(Number(process.hrtime.bigint() - s) / 1e6);
+        if (attempt === 2) failed++;
+        else retries++;
+      }
+    };
+    const started = [];
+    const tStart = Date.now();
+    while (started.length < N) {
+      const due = Math.min(N, Math.floor(((Date.now() - tStart) * rate) / 1000) + 1);
+      while (started.length < due) started.push(one(started.length));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(started);
+  } else {
+    await Promise.all(Array.from({ length: Number(values.concurrency) }, worker));
+  }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   lat.sort((a, b) => a - b);
   console.log(JSON.stringify({ completed: lat.length, failed, retries, seconds: +seconds.toFixed(3), rate: +(lat.length / seconds).toFixed(1), p50: +pct(lat, 0.5).toFixed(3), p99: +pct(lat, 0.99).toFixed(3) }));

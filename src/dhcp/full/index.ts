@@ -98,6 +98,7 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
   const ports = { client: opts.clientPort ?? 68, relay: opts.relayPort ?? 67 };
   const broadcastAddress = opts.iface.internal ? opts.iface.broadcast : '255.255.255.255';
   let handled = 0;
+  let gaugeAt = 0;
 
   function report(f: DhcpFacts, o: FullOutcome): void {
     const fields = { mac: f.mac, xid: f.xidHex, type: f.messageTypeName, state: o.state, decision: o.kind ?? 'ignore', ip: o.ip, file: o.bootFile, reason: o.reason };
@@ -133,7 +134,10 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
       } catch {
         return [];
       }
-      if (outcome.records.length) leasesG?.set({}, table.active(now()).length);
+      if (leasesG && outcome.records.length && t - gaugeAt > 1000) {
+        gaugeAt = t; // counting is O(leases): at most once a second
+        leasesG.set({}, table.active(t).length);
+      }
       if (outcome.action !== 'reply' || !outcome.reply || !outcome.kind) return [];
       replies?.inc({ kind: outcome.kind });
       const dest = fullDestination(packet, outcome.kind, ports, broadcastAddress);

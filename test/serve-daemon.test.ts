@@ -96,7 +96,7 @@ describe('ltsp-ts serve (process)', () => {
   });
 
   it('--check flags missing boot files with the command that fixes them', async () => {
-    const { stdout, stderr } = await run('node', ['bin/ltsp-ts.js', 'serve', ...common(), '--check', '--tftp-port', String(await freePort()), '--http-port', String(await freePort())], { timeout: 20_000 });
+    const { stdout, stderr } = await run('node', ['bin/ltsp-ts.js', 'serve', ...common(), '--check', '--tftp-port', String(await freePort()), '--http-port', String(await freePort())], { timeout: 60_000 });
     const out = stdout + stderr;
     expect(out).toMatch(/boot file for bios: ltsp\/undionly\.kpxe MISSING/);
     expect(out).toMatch(/undionly\.kpxe is missing \(run: ltsp-ts ipxe\)/);

@@ -143,7 +143,9 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       windowsize: neg.windowsize,
       oack: neg.oack.length > 0 ? encodeTftp({ opcode: 'OACK', options: neg.oack }) : null,
       sizeHint: netascii ? opened.size * 2 : opened.size,
-      timeoutMs: neg.timeoutSec !== undefined ? neg.timeoutSec * 1000 : config.retransmitMs,
+      // The client's RFC 2349 timeout is echoed, but only ever shortens ours: curl asks for 6 s,
+      // which would make every lost block on a LAN cost 6 s.
+      timeoutMs: neg.timeoutSec !== undefined ? Math.min(neg.timeoutSec * 1000, config.retransmitMs) : config.retransmitMs,
       retries: config.retries,
       onEnd,
     });

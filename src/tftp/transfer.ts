@@ -12,8 +12,9 @@
  * Retransmission (RFC 1123 4.2.3.1, RFC 7440 4): a duplicate ACK never triggers a send (the
  * Sorcerer's Apprentice bug; with windows it is the EDK2 storm). An ACK that moves forward
  * but stops inside the window means the client saw a gap: the next window starts at the
- * block after it. Only a timeout re-sends the unacknowledged window, with exponential backoff
- * and a retry limit.
+ * block after it, once per burst (ACKs provoked by blocks of an older burst only slide the
+ * window). A timeout re-sends the unacknowledged window, with exponential backoff and a
+ * retry limit.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { ackBlock, decodeTftp, encodeError, ErrorCode, Opcode, peekOpcode, TftpDecodeError } from '../../protocols/tftp/index.js';
@@ -84,6 +85,8 @@ export class Transfer {
   private last = Number.POSITIVE_INFINITY;
   private lastLen = 0;
   private reading = false;
+  /** Highest block sent before the last rewind (timeout or gap); see onMessage. */
+  private rewindGuard = 0;
 
   private readonly started = Date.now();
   private deadline = 0;
@@ -148,13 +151,17 @@ export class Transfer {
     if (this.state === 'starting' || this.state === 'done' || now < this.deadline) return;
     // Nothing in flight: waiting for the disk, not for the client.
     if (this.state === 'data' && this.sent <= this.acked) return;
-    if (++this.tries > this.p.retries) return this.finish('timeout', `no ACK after ${this.p.retries} retransmissions`);
+    if (++this.tries > this.p.retries) {
+      const why = this.lastSocketError ? ` (last socket error ${this.lastSocketError})` : '';
+      return this.finish('timeout', `no ACK after ${this.p.retries} retransmissions${why}`);
+    }
     this.currentTimeout = Math.min(this.currentTimeout * 2, Math.max(MAX_BACKOFF_MS, this.p.timeoutMs));
     if (this.state === 'oack') {
       this.retransmits++;
       this.sendRaw(this.p.oack!);
       this.arm();
     } else {
+      this.rewindGuard = this.sent;
       this.sent = this.acked;
       this.sendWindow();
     }
@@ -257,8 +264,14 @@ export class Transfer {
     this.tries = 0;
     this.currentTimeout = this.p.timeoutMs;
     if (b === this.last) return this.finish('ok');
-    // RFC 7440 4: an ACK inside the window means the rest was lost; resume after it.
-    if (b < this.sent) this.sent = b;
+    if (b < this.sent && b > this.rewindGuard) {
+      // RFC 7440 4: an ACK inside the window means the client saw a gap; resume after it.
+      this.rewindGuard = this.sent;
+      this.sent = b;
+    }
+    // An ACK at or below the guard was caused by blocks of a burst we already re-sent (atftp
+    // ACKs every duplicate it receives): it only slides the window. Rewinding on it would
+    // resend blocks already in flight, which cause more duplicate ACKs: a self-sustaining storm.
     this.sendWindow();
     this.refill();
   };
@@ -280,9 +293,14 @@ export class Transfer {
   }
 
   private readonly onSocketError = (err: NodeJS.ErrnoException): void => {
+    if (this.state === 'done') return;
     // ECONNREFUSED: ICMP port unreachable, the client has gone away.
-    if (this.state !== 'done') this.finish(err.code === 'ECONNREFUSED' ? 'aborted' : 'error', `socket: ${err.code ?? err.message}`);
+    if (err.code === 'ECONNREFUSED') return this.finish('aborted', 'client port unreachable');
+    // Anything else on send (EPERM from a firewall, ENOBUFS) is treated like loss: the
+    // retransmit timer retries and gives up with this reason if it persists.
+    this.lastSocketError = err.code ?? err.message;
   };
+  private lastSocketError: string | undefined;
 
   private finish(outcome: TransferOutcome, reason?: string): void {
     if (this.state === 'done') return;

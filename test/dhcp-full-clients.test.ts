@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseJournal } from '../src/dhcp/full/lease-journal.js';
-import { Topology, exited, netnsAvailable, sh, waitFor } from './dhcp-full-netns.js';
+import { ROOT, Topology, exited, netnsAvailable, sh, waitFor } from './dhcp-full-netns.js';
 
 const ok = netnsAvailable() && existsSync('/usr/sbin/dhclient') && existsSync('/bin/busybox');
 const MAC = { c1: '02:fd:00:00:00:01', c2: '02:fd:00:00:00:02', c3: '02:fd:00:00:00:03' };
@@ -110,6 +110,21 @@ describe.skipIf(!ok)('full DHCP with real clients (udhcpc, dhclient)', () => {
     expect(recs.filter((r) => r.op === 'free').map((r) => r.ip).sort()).toEqual([ip(bound1!), ip(bound2[0]!)].sort());
     expect(recs.some((r) => r.op === 'bind' && r.ip === '192.168.67.77' && r.mac === MAC.c3)).toBe(true);
     u1.kill('SIGTERM');
+  }, 60_000);
+
+  test('ltsp-ts serve --dhcp-mode full --dhcp-range --lease-file (the CLI) leases too', async () => {
+    server.kill('SIGTERM');
+    expect(await exited(server, 10_000)).toBe(0);
+    const cli = topo.spawn(srvNs, process.execPath, [path.join(ROOT, 'bin', 'ltsp-ts.js'), 'serve', '--config', path.join(dir, 'ltsp.conf'), '--dhcp-mode', 'full', '--dhcp-range', '192.168.67.100,192.168.67.110,1h', '--lease-file', path.join(dir, 'cli.journal'), '--no-tftp', '--no-http']);
+    await waitFor('serve to start', () => cli.err().includes('dhcp full: serving lan0') || cli.exitCode !== null, 20_000);
+    expect(cli.err()).toMatch(/multi-NIC guard: nftables table inet ltsp_ts_dhcp_guard/);
+    const u = topo.spawn(ns.c1, 'env', [`LOG=${path.join(dir, 'c1-cli.log')}`, 'busybox', 'udhcpc', '-f', '-q', '-i', 'eth0', '-s', path.join(dir, 'udhcpc.sh'), '-t', '10', '-T', '1']);
+    const r = topo.spawn(ns.c3, 'env', [`LOG=${path.join(dir, 'c3-cli.log')}`, 'busybox', 'udhcpc', '-f', '-q', '-i', 'eth0', '-s', path.join(dir, 'udhcpc.sh'), '-t', '10', '-T', '1']);
+    await Promise.all([exited(u, 20_000), exited(r, 20_000)]);
+    expect((await lines('c1-cli.log', /^bound /))[0]).toMatch(/ip=192\.168\.67\.1(0\d|10) mask=24 lease=3600 serverid=192\.168\.67\.1/);
+    expect((await lines('c3-cli.log', /^bound /))[0]).toMatch(/ip=192\.168\.67\.77 .*hostname=pc77/);
+    cli.kill('SIGTERM');
+    expect(await exited(cli, 15_000)).toBe(0);
   }, 60_000);
 });
 

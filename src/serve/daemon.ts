@@ -10,6 +10,8 @@ import type { Logger } from '../log.js';
 import type { BootEvent } from '../events.js';
 import { MetricsRegistry } from '../metrics.js';
 import { startDhcpService } from '../dhcp/service.js';
+import { startFullDhcpService, type FullDhcpService } from '../dhcp/full/service.js';
+import type { GuardMode } from '../dhcp/full/guard.js';
 import { startTftpServer } from '../tftp/server.js';
 import { startHttpServer } from '../http/server.js';
 import { BootTimeline } from './timeline.js';
@@ -22,6 +24,8 @@ export interface DaemonOptions {
   dryRun?: boolean;
   /** DHCP client port (68; the demo and tests use an unprivileged one). */
   dhcpClientPort?: number;
+  /** Full DHCP mode: the multi-NIC guard (default auto, see src/dhcp/full/guard.ts). */
+  dhcpGuard?: GuardMode;
   /** Re-reads the configuration (SIGHUP). */
   reloadConfig?: () => Promise<LoadedConfig>;
 }
@@ -58,6 +62,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   };
 
   let dhcp: Awaited<ReturnType<typeof startDhcpService>> | undefined;
+  let fullDhcp: FullDhcpService | undefined;
   try {
     if (config.tftp.enabled && !opts.dryRun) {
       const tftp = await startTftpServer({ root: config.tftpDir, config: config.tftp, log, events, metrics });
@@ -87,7 +92,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     // DHCP last: clients are only sent to services that already listen, and the URLs it
     // hands out carry the HTTP port actually bound (0 = ephemeral in tests and the demo).
-    if (config.dhcp.mode !== 'off') {
+    if (config.dhcp.mode === 'full') {
+      const f = await startFullDhcpService({ loaded: withBoundPorts(loaded), log, events, metrics, dryRun: opts.dryRun, clientPort: opts.dhcpClientPort, guard: opts.dhcpGuard });
+      fullDhcp = f;
+      ports.dhcp = f.port;
+      closers.push(() => f.close());
+    } else if (config.dhcp.mode !== 'off') {
       dhcp = await startDhcpService({ loaded: withBoundPorts(loaded), log, events, metrics, dryRun: opts.dryRun, clientPort: opts.dhcpClientPort });
       ports.dhcp = dhcp.ports.dhcp;
       ports.pxe = dhcp.ports.pxe;
@@ -110,6 +120,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       if (changedPorts) log.warn('reload: port changes take effect after a restart');
       loaded = next;
       dhcp?.reload(withBoundPorts(next));
+      fullDhcp?.reload(withBoundPorts(next));
       log.info('reload: configuration re-read; transfers in flight continue');
     },
     stop: stopAll,

@@ -8,6 +8,9 @@ import { collect, commandContext, CliError, intArg } from '../context.js';
 import { DhcpModeSchema, loadConfig, type ConfigOverrides, type DhcpMode } from '../../config/index.js';
 import { startupCheck } from '../../serve/startup-check.js';
 import { startDaemon } from '../../serve/daemon.js';
+import { KEY_SPECS } from '../../config/keys.js';
+import { GUARD_MODES, type GuardMode } from '../../dhcp/full/guard.js';
+import path from 'node:path';
 
 interface ServeFlags {
   dryRun?: boolean;
@@ -16,6 +19,9 @@ interface ServeFlags {
   serverIp?: string;
   dhcpMode?: string;
   dhcpPort?: number;
+  dhcpRange?: string;
+  leaseFile?: string;
+  dhcpGuard?: string;
   pxePort?: number;
   tftpPort?: number;
   httpPort?: number;
@@ -38,6 +44,12 @@ export function serveOverrides(f: ServeFlags): ConfigOverrides {
   if (!f.dhcp) o.dhcp!.mode = 'off';
   if (f.dhcpPort !== undefined) o.dhcp!.port = f.dhcpPort;
   if (f.pxePort !== undefined) o.dhcp!.pxePort = f.pxePort;
+  if (f.dhcpRange !== undefined) {
+    const r = KEY_SPECS.find((k) => k.key === 'DHCP_RANGE')!.parse(f.dhcpRange);
+    if (!r.ok) throw new CliError(`--dhcp-range: ${r.message}`);
+    o.dhcp!.range = r.value as NonNullable<ConfigOverrides['dhcp']>['range'];
+  }
+  if (f.leaseFile !== undefined) o.dhcp!.leaseFile = path.resolve(f.leaseFile);
   if (f.tftpPort !== undefined) o.tftp!.port = f.tftpPort;
   if (!f.tftp) o.tftp!.enabled = false;
   if (f.httpPort !== undefined) o.http!.port = f.httpPort;
@@ -55,6 +67,9 @@ export function register(program: Command): void {
     .option('--server-ip <addr>', 'address handed to clients (default: the served interface address)')
     .option('--dhcp-mode <mode>', 'proxy | full | off (default proxy)')
     .option('--dhcp-port <port>', 'DHCP port (default 67)', intArg('--dhcp-port'))
+    .option('--dhcp-range <START,END[,LEASE]>', 'full DHCP mode: address pool and lease (3600, 45m, 12h; default 12h)')
+    .option('--lease-file <file>', 'full DHCP mode: lease journal (default /var/lib/ltsp-ts/leases.journal)')
+    .option('--dhcp-guard <guard>', `full DHCP mode: multi-NIC guard, ${GUARD_MODES.filter((g) => g !== 'none').join(' | ')} (default auto)`)
     .option('--pxe-port <port>', 'PXE boot server port (default 4011)', intArg('--pxe-port'))
     .option('--tftp-port <port>', 'TFTP port (default 69)', intArg('--tftp-port'))
     .option('--http-port <port>', 'HTTP port (default 8080)', intArg('--http-port'))
@@ -75,10 +90,13 @@ export function register(program: Command): void {
       if (report.errors.length > 0) throw new CliError(`serve: start-up check failed:\n  ${report.errors.join('\n  ')}`, 2);
       if (flags.check) return;
 
+      const guard = flags.dhcpGuard ?? 'auto';
+      if (!GUARD_MODES.includes(guard as GuardMode) || guard === 'none') throw new CliError(`--dhcp-guard: expected ${GUARD_MODES.filter((g) => g !== 'none').join(', ')}, got '${guard}'`);
       const daemon = await startDaemon({
         loaded,
         log,
         dryRun: flags.dryRun,
+        dhcpGuard: guard as GuardMode,
         reloadConfig: async () => {
           const next = await loadConfig({ configFile: c.configFile, explicit: globals.config !== undefined, overrides: { ...overrides, baseDir: c.baseDir, tftpDir: c.tftpDir } });
           for (const w of next.warnings) log.warn(`${w.file}:${w.line}: ${w.message}`);

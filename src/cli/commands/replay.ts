@@ -8,11 +8,13 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { PcapError } from '../../../protocols/pcap/index.js';
 import { replayCapture, type ReplayLine } from '../../dhcp/replay.js';
+import { replayCaptureFull } from '../../dhcp/full/replay.js';
+import { messageTypeName } from '../../../protocols/dhcp/index.js';
 import { CliError, commandContext } from '../context.js';
 
 function textLine(l: ReplayLine): string {
   const who = l.facts ? `${l.mac} ${l.xid} ${l.facts.messageTypeName} ${l.facts.archName ?? '-'}${l.facts.ipxe ? ' iPXE' : ''}` : 'undecodable';
-  const what = l.reply ? `${l.reply.options['53'] === '05' ? 'ACK' : 'OFFER'} file="${l.reply.file}" siaddr=${l.reply.siaddr} (${l.reason})` : `ignore: ${l.reason}`;
+  const what = l.reply ? `${messageTypeName(parseInt(l.reply.options['53'] ?? '', 16))} file="${l.reply.file}" siaddr=${l.reply.siaddr} (${l.reason})` : `ignore: ${l.reason}`;
   return `frame ${l.frame} :${l.port} ${who} → ${what}`;
 }
 
@@ -23,7 +25,9 @@ export function register(program: Command): void {
     .argument('<file>', 'capture file (pcap or pcapng)')
     .option('--server-ip <address>', 'server address for the replies (default: the proxy server seen in the capture)')
     .option('--json', 'one JSON object per client packet (JSON lines)')
-    .action(async (file: string, opts: { serverIp?: string; json?: boolean }, cmd: Command) => {
+    .option('--dhcp-mode <mode>', 'proxy (default) or full: the full DHCP state machine over an empty lease table')
+    .action(async (file: string, opts: { serverIp?: string; json?: boolean; dhcpMode?: string }, cmd: Command) => {
+      if (opts.dhcpMode !== undefined && opts.dhcpMode !== 'proxy' && opts.dhcpMode !== 'full') throw new CliError(`replay: --dhcp-mode: expected proxy or full, got '${opts.dhcpMode}'`);
       if (opts.serverIp !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(opts.serverIp)) throw new CliError(`replay: --server-ip: not an IPv4 address: '${opts.serverIp}'`);
       const { loaded } = await commandContext(cmd);
       let buf: Buffer;
@@ -34,7 +38,7 @@ export function register(program: Command): void {
       }
       let result;
       try {
-        result = replayCapture(buf, loaded, opts.serverIp);
+        result = opts.dhcpMode === 'full' ? replayCaptureFull(buf, loaded, opts.serverIp) : replayCapture(buf, loaded, opts.serverIp);
       } catch (e) {
         if (e instanceof PcapError) throw new CliError(`replay: ${file}: ${e.message}`);
         throw e;

@@ -24,5 +24,7 @@ export function fullModeBoot(f: DhcpFacts, policy: DhcpPolicy, server: string): 
   if (d.action !== 'reply') return undefined;
   const wantsMenu = f.raspberryPi && (f.requestedParams ?? []).includes(OPT.VENDOR_SPECIFIC);
   const options = (d.reply.options ?? []).filter((o) => CARRIED.has(o.code) || (wantsMenu && o.code === OPT.VENDOR_SPECIFIC));
-  return { siaddr: server, file: d.bootFile, options, reason: d.reason };
+  // decide()'s reason speaks of proxy ports; in full mode the file comes with the lease.
+  const who = `${f.isHTTPClient ? 'HTTP Boot ' : ''}${f.archName ?? `arch ${f.arch}`}${f.ipxe ? ' iPXE' : ''}`;
+  return { siaddr: server, file: d.bootFile, options, reason: `${who} boots ${d.bootFile}` };
 }

@@ -3,7 +3,7 @@
  * the precedence flags > ltsp.conf > defaults, and the logger.
  */
 import type { Command } from 'commander';
-import { loadConfig, type ConfigOverrides, type LoadedConfig } from '../config/index.js';
+import { formatDiagnostic, loadConfig, type ConfigOverrides, type LoadedConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../log.js';
 
 export interface GlobalOptions {
@@ -38,9 +38,9 @@ export async function commandContext(cmd: Command, overrides: ConfigOverrides = 
     overrides: o,
   });
   const log = createLogger(loaded.config.logLevel);
-  for (const w of loaded.warnings) log.warn(`${w.file}:${w.line}: ${w.message}`);
+  for (const w of loaded.warnings) log.warn(formatDiagnostic(w));
   if (loaded.errors.length > 0) {
-    throw new CliError(loaded.errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join('\n'));
+    throw new CliError(loaded.errors.map((e) => formatDiagnostic(e)).join('\n'));
   }
   return { loaded, log, globals };
 }

@@ -212,3 +212,8 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
   if (readError) loaded.errors.unshift({ file: configFile, line: 0, message: readError });
   return loaded;
 }
+
+/** `file:line: message` (no `:line` for file-level problems such as a missing file). */
+export function formatDiagnostic(d: ConfigWarning, kind?: string): string {
+  return `${d.file}${d.line > 0 ? `:${d.line}` : ''}: ${kind ? `${kind}: ` : ''}${d.message}`;
+}

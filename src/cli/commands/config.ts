@@ -4,7 +4,8 @@
  * `file:line: message`. Exit code 1 when the config has errors.
  */
 import type { Command } from 'commander';
-import { loadConfig, DEFAULT_CONFIG_FILE, type ConfigOverrides, type ConfigWarning, type LoadedConfig } from '../../config/index.js';
+import { loadConfig, DEFAULT_CONFIG_FILE, formatDiagnostic, type ConfigOverrides, type LoadedConfig } from '../../config/index.js';
+export { formatDiagnostic } from '../../config/index.js';
 import type { GlobalOptions } from '../context.js';
 
 interface ConfigOptions extends GlobalOptions {
@@ -15,9 +16,6 @@ interface ConfigOptions extends GlobalOptions {
 }
 
 /** `file:line: message` (no line for whole-file problems). */
-export function formatDiagnostic(d: ConfigWarning, kind?: string): string {
-  return `${d.file}${d.line > 0 ? `:${d.line}` : ''}: ${kind ? `${kind}: ` : ''}${d.message}`;
-}
 
 /** The config for printing: secrets are not shown. */
 function printable(loaded: LoadedConfig): Record<string, unknown> {

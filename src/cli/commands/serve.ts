@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { collect, commandContext, CliError, intArg } from '../context.js';
-import { DhcpModeSchema, loadConfig, type ConfigOverrides, type DhcpMode } from '../../config/index.js';
+import { DhcpModeSchema, formatDiagnostic, loadConfig, type ConfigOverrides, type DhcpMode } from '../../config/index.js';
 import { startupCheck } from '../../serve/startup-check.js';
 import { startDaemon } from '../../serve/daemon.js';
 import { KEY_SPECS } from '../../config/keys.js';
@@ -99,8 +99,8 @@ export function register(program: Command): void {
         dhcpGuard: guard as GuardMode,
         reloadConfig: async () => {
           const next = await loadConfig({ configFile: c.configFile, explicit: globals.config !== undefined, overrides: { ...overrides, baseDir: c.baseDir, tftpDir: c.tftpDir } });
-          for (const w of next.warnings) log.warn(`${w.file}:${w.line}: ${w.message}`);
-          if (next.errors.length > 0) throw new Error(next.errors.map((e) => `${e.file}:${e.line}: ${e.message}`).join('; '));
+          for (const w of next.warnings) log.warn(formatDiagnostic(w));
+          if (next.errors.length > 0) throw new Error(next.errors.map((e) => formatDiagnostic(e)).join('; '));
           return next;
         },
       });

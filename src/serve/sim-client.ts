@@ -57,10 +57,11 @@ export interface TftpFetchResult {
 export async function tftpFetch(
   server: { address: string; port: number },
   file: string,
-  opts: { blksize?: number; windowsize?: number; timeoutMs?: number; keep?: boolean } = {},
+  opts: { blksize?: number; windowsize?: number; timeoutMs?: number; keep?: boolean; localAddress?: string } = {},
 ): Promise<TftpFetchResult> {
   const started = performance.now();
-  const sock = await bindUdp(0, '0.0.0.0');
+  // localAddress: one simulated client per address (bench/storm gives each its own IP).
+  const sock = await bindUdp(0, opts.localAddress ?? '0.0.0.0');
   const reqOpts = [{ name: 'tsize', value: '0' }];
   if (opts.blksize) reqOpts.push({ name: 'blksize', value: String(opts.blksize) });
   if (opts.windowsize) reqOpts.push({ name: 'windowsize', value: String(opts.windowsize) });

@@ -19,6 +19,7 @@
  * and the run ends by itself.
  */
 import { createSocket } from 'node:dgram';
+import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,9 +72,13 @@ sock.on('message', (msg) => {
 });
 
 let nextXid = (Math.random() * 0x7fffffff) >>> 0;
+/**
+ * Client i's MAC: the 2-byte prefix, then 4 bytes hashed from i, so addresses look like real
+ * NICs' (dnsmasq picks an address by hashing the MAC; sequential MACs would be unfair to it).
+ */
 const macOf = (i) => {
-  const [a, b] = values['mac-prefix'].split(':');
-  return [a, b, (i >>> 24) & 255, (i >>> 16) & 255, (i >>> 8) & 255, i & 255].map((x) => (typeof x === 'string' ? x : x.toString(16).padStart(2, '0'))).join(':');
+  const h = createHash('sha1').update(`${values['mac-prefix']}/${i}`).digest();
+  return [...values['mac-prefix'].split(':'), ...[...h.subarray(0, 4)].map((x) => x.toString(16).padStart(2, '0'))].join(':');
 };
 
 /** Sends one request and waits for the reply with the same xid (undefined on timeout). */

@@ -188,6 +188,30 @@ describe('full DHCP state machine', () => {
     await s.close();
   });
 
+  test('relayed requests: answered to the relay with option 82 echoed; a relay on another subnet is ignored', async () => {
+    const s = await server(path.join(dir, 'relay.journal'));
+    const p = packet('linux-ipconfig', '52:54:00:00:0b:01', DHCPDISCOVER);
+    p.giaddr = '192.168.67.2';
+    setOption(p, OPT.RELAY_AGENT, Uint8Array.of(1, 2, 0xab, 0xcd));
+    const r = await send(s, p);
+    expect(r.out[0]).toMatchObject({ address: '192.168.67.2', port: 67, broadcast: false });
+    expect(Buffer.from(getOption(r.reply!, OPT.RELAY_AGENT)!).toString('hex')).toBe('0102abcd');
+    const far = packet('linux-ipconfig', '52:54:00:00:0b:02', DHCPDISCOVER);
+    far.giaddr = '10.0.0.1';
+    expect((await send(s, far)).out).toEqual([]);
+    await s.close();
+  });
+
+  test('reload: a new IP= reservation applies to the next DISCOVER', async () => {
+    const s = await server(path.join(dir, 'reload.journal'));
+    const mac = '52:54:00:00:0c:01';
+    expect((await dora(s, 'linux-ipconfig', mac)).yiaddr).not.toBe('192.168.67.99');
+    const next = loadConfigText(`${CONF}[${mac}]\nIP=192.168.67.99\n`, { configFile: 'ltsp.conf' });
+    s.reload(next, policyFromConfig(next));
+    expect((await send(s, packet('linux-ipconfig', mac, DHCPDISCOVER))).reply!.yiaddr).toBe('192.168.67.99');
+    await s.close();
+  });
+
   test('lease expiry: a one-address pool goes to a second client only after the first lease ran out', async () => {
     const conf = '[server]\nDHCP_RANGE=192.168.67.50,192.168.67.50,2m\n';
     const s = await server(path.join(dir, 'expiry.journal'), conf);

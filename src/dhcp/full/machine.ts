@@ -129,6 +129,8 @@ export function handleFull(packet: DhcpPacket, f: DhcpFacts, ctx: FullContext): 
       if (f.ciaddr === ZERO) return ignore('INFORM without ciaddr');
       return answer('inform', packet, f, ctx, f.ciaddr, []);
     }
+    case undefined:
+      return ignore('BOOTP (no option 53) is not served');
     default:
       return ignore(`${f.messageTypeName} is not answered by a server`);
   }
@@ -178,16 +180,15 @@ function leaseSeconds(f: DhcpFacts, packet: DhcpPacket, s: FullSubnet): number {
 }
 
 function nak(packet: DhcpPacket, ctx: FullContext, reason: string): FullOutcome {
-  return {
-    action: 'reply',
-    kind: 'nak',
-    reason,
-    records: [],
-    reply: {
-      messageType: DHCPNAK,
-      options: [{ code: OPT.SERVER_ID, data: encode.ip(ctx.subnet.server) }, { code: 56, data: encode.string(reason.slice(0, 200)) }],
-    },
-  };
+  const options: DhcpOption[] = [{ code: OPT.SERVER_ID, data: encode.ip(ctx.subnet.server) }, { code: 56, data: encode.string(reason.slice(0, 200)) }];
+  echoRelayAgent(packet, options);
+  return { action: 'reply', kind: 'nak', reason, records: [], reply: { messageType: DHCPNAK, options } };
+}
+
+/** RFC 3046 §2.2: a reply to a relayed request carries the relay agent's option 82 back, last. */
+function echoRelayAgent(packet: DhcpPacket, options: DhcpOption[]): void {
+  const agent = getOption(packet, OPT.RELAY_AGENT);
+  if (agent && packet.giaddr !== ZERO) options.push({ code: OPT.RELAY_AGENT, data: agent });
 }
 
 /** OFFER/ACK/INFORM-ACK with the lease options (RFC 2132) and, for PXE clients, the boot ones. */
@@ -214,6 +215,7 @@ function answer(kind: 'offer' | 'ack' | 'inform', packet: DhcpPacket, f: DhcpFac
     if (asked.has(OPT.TFTP_SERVER) && !boot.file.includes('://')) opts.push({ code: OPT.TFTP_SERVER, data: encode.string(boot.siaddr) });
     if (asked.has(OPT.BOOTFILE) && !opts.some((x) => x.code === OPT.BOOTFILE)) opts.push({ code: OPT.BOOTFILE, data: encode.string(boot.file) });
   }
+  echoRelayAgent(packet, opts);
   const messageType = kind === 'offer' ? DHCPOFFER : DHCPACK;
   const reply: ReplySpec = {
     messageType,

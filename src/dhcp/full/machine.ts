@@ -127,6 +127,7 @@ export function handleFull(packet: DhcpPacket, f: DhcpFacts, ctx: FullContext): 
     case DHCPINFORM: {
       // §4.3.5: configuration only, no lease, no 51/58/59, sent to ciaddr.
       if (f.ciaddr === ZERO) return ignore('INFORM without ciaddr');
+      if (!inSubnet(f.ciaddr, { address: subnet.server, netmask: subnet.netmask })) return ignore(`INFORM from ${f.ciaddr}, not on this network`);
       return answer('inform', packet, f, ctx, f.ciaddr, []);
     }
     case undefined:

@@ -8,7 +8,10 @@
  *    limited broadcast sent from a socket bound to the LAN address leaves through the LAN
  *    card (Linux ip_route_output_key: lbcast + source address → that address's device),
  *    and replies carry that address as source, as RFC 2131 §4.1 wants.
- * While the guard's periodic check fails, nothing is answered (logged once).
+ * While the guard's periodic check fails, nothing is answered (logged once). Behind the
+ * guard, packets whose source address is off the LAN's subnet are dropped too, and replies
+ * are unicast only to addresses on it (machine.ts), so a failing guard alone does not yet
+ * put a reply on another network; the guard is what makes that a guarantee.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { DhcpDecodeError, classify, decodeDhcp } from '../../../protocols/dhcp/index.js';
@@ -16,7 +19,7 @@ import type { LoadedConfig } from '../../config/index.js';
 import type { BootEventSink } from '../../events.js';
 import type { Logger } from '../../log.js';
 import type { MetricsRegistry } from '../../metrics.js';
-import { servedInterfaces, type ServedInterface } from '../interfaces.js';
+import { inSubnet, servedInterfaces, type ServedInterface } from '../interfaces.js';
 import { policyFromConfig } from '../policy.js';
 import { startGuard, type Guard, type GuardMode } from './guard.js';
 import { createFullDhcp, type FullDhcp } from './index.js';
@@ -98,6 +101,12 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
       } catch (e) {
         if (!(e instanceof DhcpDecodeError)) throw e;
         log.debug(`dhcp full: dropped ${msg.length}-byte packet from ${rinfo.address}:${rinfo.port}: ${e.message}`);
+        return;
+      }
+      // Second line of defence behind the guard: a sender with an address must be on the LAN
+      // (a client, or a relay agent there); clients without one send from 0.0.0.0.
+      if (rinfo.address !== '0.0.0.0' && !inSubnet(rinfo.address, iface)) {
+        log.debug(`dhcp full: dropped a packet from ${rinfo.address}:${rinfo.port}: not on ${iface.name}'s subnet`);
         return;
       }
       const facts = classify(packet, { srcPort: rinfo.port, dstPort: port });

@@ -34,7 +34,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -54,6 +54,7 @@ const { values: a } = parseArgs({
     'deadline-s': { type: 'string', default: '600' },
     only: { type: 'string' },
     json: { type: 'string' },
+    'keep-logs': { type: 'string' },
   },
 });
 const N = Number(a.clients ?? (a.quick ? 50 : 500));
@@ -93,6 +94,10 @@ function cleanup() {
   cleaned = true;
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   for (const ns of Object.values(NS)) spawnSync('ip', ['netns', 'del', ns], { timeout: 10_000 });
+  if (a['keep-logs']) {
+    mkdirSync(a['keep-logs'], { recursive: true });
+    for (const f of ['ltsp-ts.out', 'dnsmasq.log', 'nginx-access.log', 'nginx-error.log']) if (existsSync(path.join(work, f))) copyFileSync(path.join(work, f), path.join(a['keep-logs'], f));
+  }
   rmSync(work, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
@@ -229,7 +234,10 @@ async function waitReady(p, what) {
 
 async function startSet(name, t) {
   if (name === 'ltsp-ts') {
+    // STORM_SERVER_NODE_ARGS: node flags for ltsp-ts only (e.g. --cpu-prof while investigating).
+    const nodeArgs = (process.env.STORM_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const p = startInSrv('ltsp-ts', process.execPath, [
+      ...nodeArgs,
       path.join(repo, 'bin', 'ltsp-ts.js'), 'serve', '--interface', 'st-s0', '--server-ip', SRV_IP, '--http-port', String(HTTP_PORT),
       '--tftp-dir', t.tftpDir, '--base-dir', t.baseDir, '--config', path.join(work, 'ltsp.conf'), '--log-level', 'info',
     ]);
@@ -266,7 +274,8 @@ function runClients(t) {
     expect: t.expect,
   };
   return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', NS.cli, process.execPath, path.join(here, 'storm-client.mjs'), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const nodeArgs = (process.env.STORM_CLIENT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const p = spawn('ip', ['netns', 'exec', NS.cli, process.execPath, ...nodeArgs, path.join(here, 'storm-client.mjs'), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
     procs.add(p);
     let out = '';
     let err = '';

@@ -107,7 +107,7 @@ export async function tftpFetch(
           ack(expected - 1); // out of order: ask for a resend from the block after the last good one
           return;
         }
-        chunks.push(Buffer.from(p.data));
+        if (opts.keep !== false) chunks.push(Buffer.from(p.data)); // keep: false counts only (bench/storm: less garbage per block)
         got += p.data.length;
         const last = p.data.length < blksize;
         if (last || expected % windowsize === 0) ack(expected);

@@ -140,7 +140,7 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
       }
       if (outcome.action !== 'reply' || !outcome.reply || !outcome.kind) return [];
       replies?.inc({ kind: outcome.kind });
-      const dest = fullDestination(packet, outcome.kind, ports, broadcastAddress);
+      const dest = fullDestination(packet, outcome.kind, ports, plan.subnet, broadcastAddress);
       const bytes = encodeDhcp(buildReply(packet, outcome.reply), { maxSize: Math.max(576, facts.maxMessageSize ?? 576) });
       return [{ bytes, kind: outcome.kind, ...dest }];
     },

@@ -248,12 +248,14 @@ export interface FullDestination {
 /**
  * Where a full-mode reply goes (RFC 2131 §4.1): relayed → the relay (giaddr:67); a NAK →
  * broadcast; a client that has its address (ciaddr: RENEWING, REBINDING, INFORM) →
- * unicast to it; everyone else → broadcast. (§4.1 prefers unicast to yiaddr + chaddr for
+ * unicast to it; everyone else → broadcast. Unicast only to addresses on the LAN's subnet. (§4.1 prefers unicast to yiaddr + chaddr for
  * clients without the broadcast flag, which needs an ARP entry Node cannot make; the
  * broadcast it then allows is what every client accepts.)
  */
-export function fullDestination(packet: Pick<DhcpPacket, 'giaddr' | 'ciaddr'>, kind: FullOutcome['kind'], ports: { client: number; relay: number }, broadcastAddress = '255.255.255.255'): FullDestination {
-  if (packet.giaddr !== ZERO) return { address: packet.giaddr, port: ports.relay, broadcast: false };
-  if (kind !== 'nak' && packet.ciaddr !== ZERO) return { address: packet.ciaddr, port: ports.client, broadcast: false };
+export function fullDestination(packet: Pick<DhcpPacket, 'giaddr' | 'ciaddr'>, kind: FullOutcome['kind'], ports: { client: number; relay: number }, subnet: Pick<FullSubnet, 'server' | 'netmask'>, broadcastAddress = '255.255.255.255'): FullDestination {
+  const onLan = (ip: string) => inSubnet(ip, { address: subnet.server, netmask: subnet.netmask });
+  // Never unicast off the LAN's subnet: such a datagram would be routed out of another card.
+  if (packet.giaddr !== ZERO && onLan(packet.giaddr)) return { address: packet.giaddr, port: ports.relay, broadcast: false };
+  if (kind !== 'nak' && packet.ciaddr !== ZERO && onLan(packet.ciaddr)) return { address: packet.ciaddr, port: ports.client, broadcast: false };
   return { address: broadcastAddress, port: ports.client, broadcast: true };
 }

@@ -205,10 +205,16 @@ describe('full DHCP state machine', () => {
   test('reload: a new IP= reservation applies to the next DISCOVER', async () => {
     const s = await server(path.join(dir, 'reload.journal'));
     const mac = '52:54:00:00:0c:01';
+    const other = await dora(s, 'linux-ipconfig', '52:54:00:00:0c:02');
     expect((await dora(s, 'linux-ipconfig', mac)).yiaddr).not.toBe('192.168.67.99');
-    const next = loadConfigText(`${CONF}[${mac}]\nIP=192.168.67.99\n`, { configFile: 'ltsp.conf' });
+    const next = loadConfigText(`${CONF}[${mac}]\nIP=192.168.67.99\n[52:54:00:00:0c:03]\nIP=${other.yiaddr}\n`, { configFile: 'ltsp.conf' });
     s.reload(next, policyFromConfig(next));
     expect((await send(s, packet('linux-ipconfig', mac, DHCPDISCOVER))).reply!.yiaddr).toBe('192.168.67.99');
+    // A reservation still leased to another client: the reserved MAC gets a pool address meanwhile,
+    // the holder is refused when it renews.
+    const meanwhile = await dora(s, 'linux-ipconfig', '52:54:00:00:0c:03');
+    expect(meanwhile.yiaddr).not.toBe(other.yiaddr);
+    expect(type((await send(s, packet('linux-ipconfig', '52:54:00:00:0c:02', DHCPREQUEST, { ciaddr: other.yiaddr }))).reply)).toBe(DHCPNAK);
     await s.close();
   });
 

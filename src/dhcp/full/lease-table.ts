@@ -137,13 +137,15 @@ export class LeaseTable {
   }
 
   /**
-   * An address for a DISCOVER (RFC 2131 §4.3.1 order): the client's reservation, its
+   * An address for a DISCOVER (RFC 2131 §4.3.1 order): the client's reservation (when free), its
    * current or previous address, the address it asks for, then a never-used pool address,
    * then the one whose lease ran out longest ago. undefined when the pool is exhausted.
    */
   choose(client: string, mac: string, requested: string | undefined, now: number): string | undefined {
     const reserved = this.reservationOf(mac);
-    if (reserved !== undefined) return this.unavailable(reserved, client, mac, now) ? undefined : reserved;
+    // A reservation still leased to someone else (made before the IP= line was added) is
+    // theirs until it runs out; meanwhile the reserved client gets a pool address.
+    if (reserved !== undefined && !this.unavailable(reserved, client, mac, now)) return reserved;
     const prev = this.byClient.get(client);
     if (prev && this.inPool(prev.ip) && !this.unavailable(prev.ip, client, mac, now)) return prev.ip;
     const offered = this.offerOf.get(client);

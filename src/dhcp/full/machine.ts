@@ -96,7 +96,7 @@ export function handleFull(packet: DhcpPacket, f: DhcpFacts, ctx: FullContext): 
   switch (f.messageType) {
     case DHCPDISCOVER: {
       const ip = table.choose(client, f.mac, f.requestedIp, now);
-      if (!ip) return ignore(table.reservationOf(f.mac) ? `reserved address ${table.reservationOf(f.mac)} is not available` : 'address pool exhausted');
+      if (!ip) return ignore('address pool exhausted');
       table.offer(ip, client, now + subnet.offerHoldMs);
       return answer('offer', packet, f, ctx, ip, []);
     }

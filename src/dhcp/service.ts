@@ -47,7 +47,8 @@ export interface DhcpService {
 type PortKind = 'dhcp' | 'pxe';
 const RCVBUF = 4 * 1024 * 1024;
 
-function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<Socket> {
+/** A UDP socket bound to address:port (also used by full mode, src/dhcp/full/service.ts). */
+export function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = createSocket({ type: 'udp4', reuseAddr, recvBufferSize: RCVBUF });
     s.once('error', (e) => {
@@ -62,7 +63,7 @@ function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<
 }
 
 /** Fails with a clear message when another program (dnsmasq, ...) already has the port. */
-async function assertPortFree(port: number): Promise<void> {
+export async function assertPortFree(port: number): Promise<void> {
   if (port === 0) return;
   try {
     const probe = await bindSocket('0.0.0.0', port, false);

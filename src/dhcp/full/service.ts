@@ -13,7 +13,7 @@
  * are unicast only to addresses on it (machine.ts), so a failing guard alone does not yet
  * put a reply on another network; the guard is what makes that a guarantee.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { DhcpDecodeError, classify, decodeDhcp } from '../../../protocols/dhcp/index.js';
 import type { LoadedConfig } from '../../config/index.js';
 import type { BootEventSink } from '../../events.js';
@@ -21,6 +21,7 @@ import type { Logger } from '../../log.js';
 import type { MetricsRegistry } from '../../metrics.js';
 import { inSubnet, servedInterfaces, type ServedInterface } from '../interfaces.js';
 import { policyFromConfig } from '../policy.js';
+import { assertPortFree, bindSocket } from '../service.js';
 import { startGuard, type Guard, type GuardMode } from './guard.js';
 import { createFullDhcp, type FullDhcp } from './index.js';
 import { fullModeInterface } from './settings.js';
@@ -50,20 +51,6 @@ export interface FullDhcpService {
   close(): Promise<void>;
 }
 
-function bind(address: string, port: number, reuseAddr: boolean): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket({ type: 'udp4', reuseAddr, recvBufferSize: 4 << 20 });
-    s.once('error', (e) => {
-      s.close();
-      reject(e);
-    });
-    s.bind({ address, port, exclusive: true }, () => {
-      s.removeAllListeners('error');
-      resolve(s);
-    });
-  });
-}
-
 const closeSocket = (s: Socket) => new Promise<void>((r) => s.close(() => r()));
 
 export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promise<FullDhcpService> {
@@ -71,23 +58,17 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
   const cfg = opts.loaded.config;
   const { interfaces } = servedInterfaces(cfg.interfaces);
   const iface = fullModeInterface(opts.loaded, interfaces);
-  if (cfg.dhcp.port !== 0) {
-    // Nobody else may hold the port (a running dnsmasq): a probe bind without SO_REUSEADDR.
-    const probe = await bind('0.0.0.0', cfg.dhcp.port, false).catch((e: NodeJS.ErrnoException) => {
-      throw new Error(e.code === 'EADDRINUSE' ? `UDP port ${cfg.dhcp.port} is already in use (a running dnsmasq?)` : e.code === 'EACCES' ? `UDP port ${cfg.dhcp.port}: permission denied (needs CAP_NET_BIND_SERVICE or root)` : e.message);
-    });
-    await closeSocket(probe);
-  }
+  await assertPortFree(cfg.dhcp.port);
   const guard = await startGuard({ lan: iface.name, mode: opts.guard ?? 'auto', port: cfg.dhcp.port || 67 });
   log.info(`dhcp full: multi-NIC guard: ${guard.describe}`);
   let full: FullDhcp | undefined;
   const sockets: Socket[] = [];
   try {
     full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun, compactAfter: opts.compactAfter });
-    const wild = await bind('0.0.0.0', cfg.dhcp.port, true);
+    const wild = await bindSocket('0.0.0.0', cfg.dhcp.port, true);
     sockets.push(wild);
     const port = wild.address().port;
-    const lan = await bind(iface.address, port, true);
+    const lan = await bindSocket(iface.address, port, true);
     sockets.push(lan);
     lan.setBroadcast(true);
     let safe = true;

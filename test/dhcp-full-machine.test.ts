@@ -246,6 +246,14 @@ describe('full DHCP state machine', () => {
       expect(getOption(ack, OPT.VENDOR_SPECIFIC), kind).toBeUndefined(); // no PXE menu outside proxy subnets
       expect(ack.yiaddr.startsWith('192.168.67.'), kind).toBe(true);
     }
+    // Every client gets a lease, also when there is nothing to boot for it (ARM64 without
+    // BOOT_FILE_EFI_ARM64) or it is chain-loaded; a Pi asking for 43 gets its menu.
+    const arm = await dora(s, 'arm64-pxe', '52:54:00:00:09:20');
+    expect(arm.file).toBe('');
+    expect(arm.siaddr).toBe('0.0.0.0');
+    expect((await dora(s, 'ipxe-bios-weak', '52:54:00:00:09:21')).file).toBe('ltsp/undionly.kpxe');
+    const pi = await dora(s, 'rpi', 'dc:a6:32:00:09:22');
+    expect(Buffer.from(getOption(pi, OPT.VENDOR_SPECIFIC)!).toString('latin1')).toContain('Raspberry Pi Boot   ');
     const http = await dora(s, 'ovmf-http', '52:54:00:00:09:10');
     expect(readString(getOption(http, OPT.VENDOR_CLASS))).toBe('HTTPClient');
     expect(http.file).toMatch(/^http:\/\/192\.168\.67\.1:8080\/ltsp\/snponly\.efi$/);

@@ -4,6 +4,7 @@
  *
  *   npx tsc -p . && sudo node bench/dhcp-full.mjs            # 1000 clients, 5 rounds
  *   sudo node bench/dhcp-full.mjs --clients 1000 --rounds 3 --concurrency 64 --rate 400
+ *   sudo node bench/dhcp-full.mjs --lease-dir /dev/shm   # lease files on tmpfs: no disk in the way
  *
  * Needs root (network namespaces). Topology, made here and removed at the end:
  *   lt-fd-bench-<id>-srv: lan0 10.97.0.1/16   ← the DHCP server under test (one at a time)
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '64' },
     rate: { type: 'string', default: '400' },
+    'lease-dir': { type: 'string' },
   },
 });
 const N = Number(values.clients);
@@ -49,7 +51,7 @@ const SRV = `lt-fd-bench-${id}-srv`;
 const CLI = `lt-fd-bench-${id}-cli`;
 const sh = (cmd, args, input) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 30_000, input });
 // Lease files on the real disk (fsync costs what it costs there), not tmpfs.
-const dir = mkdtempSync(path.join(existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir(), 'ltsp-ts-bench-dhcp-'));
+const dir = mkdtempSync(path.join(values['lease-dir'] ?? (existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir()), 'ltsp-ts-bench-dhcp-'));
 const procs = new Set();
 
 function cleanup() {

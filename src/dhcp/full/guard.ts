@@ -146,7 +146,7 @@ async function findNft(): Promise<string | undefined> {
   return undefined;
 }
 
-async function nftGuard(lan: string, port: number): Promise<Guard | string> {
+async function nftGuard(lan: string, port: number, warn: (msg: string) => void): Promise<Guard | string> {
   const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
   if (!hasNetAdmin(status)) return 'nftables: no CAP_NET_ADMIN';
   const nft = await findNft();
@@ -171,7 +171,8 @@ async function nftGuard(lan: string, port: number): Promise<Guard | string> {
       if (!p) return undefined;
       // Someone flushed the ruleset (firewall reload): put it back, and say so.
       const again = await install();
-      return again ?? undefined;
+      if (!again) warn(`${p}; installed it again`);
+      return again;
     },
     async close() {
       await run(nft, ['delete', 'table', 'inet', NFT_TABLE]);
@@ -208,6 +209,8 @@ export interface GuardOptions {
   port?: number;
   /** For tests: the interface list. */
   nets?: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
+  /** Told when a check had to repair the guard (nftables table put back). */
+  warn?: (msg: string) => void;
 }
 
 /** Sets up the first guard that holds (in `auto`: nftables, systemd, single interface), or throws GuardError. */
@@ -216,7 +219,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
   if (o.mode === 'none') return { kind: 'none', describe: 'NO multi-NIC guard (tests only)', check: async () => undefined, close: async () => {} };
   const nets = o.nets ?? (() => networkInterfaces());
   const tries: (() => Promise<Guard | string> | Guard | string)[] = [];
-  if (o.mode === 'auto' || o.mode === 'nftables') tries.push(() => nftGuard(o.lan, port));
+  if (o.mode === 'auto' || o.mode === 'nftables') tries.push(() => nftGuard(o.lan, port, o.warn ?? (() => {})));
   if (o.mode === 'auto' || o.mode === 'systemd') tries.push(() => systemdGuard(o.lan));
   if (o.mode === 'auto' || o.mode === 'single-interface') tries.push(() => singleInterfaceGuard(o.lan, nets));
   const why: string[] = [];

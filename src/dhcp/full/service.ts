@@ -59,7 +59,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
   const { interfaces } = servedInterfaces(cfg.interfaces);
   const iface = fullModeInterface(opts.loaded, interfaces);
   await assertPortFree(cfg.dhcp.port);
-  const guard = await startGuard({ lan: iface.name, mode: opts.guard ?? 'auto', port: cfg.dhcp.port || 67 });
+  const guard = await startGuard({ lan: iface.name, mode: opts.guard ?? 'auto', port: cfg.dhcp.port || 67, warn: (m) => log.warn(`dhcp full: multi-NIC guard: ${m}`) });
   log.info(`dhcp full: multi-NIC guard: ${guard.describe}`);
   let full: FullDhcp | undefined;
   const sockets: Socket[] = [];

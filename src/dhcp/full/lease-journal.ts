@@ -14,6 +14,9 @@
  *    cannot belong to an acknowledged lease, because its fsync never returned. open()
  *    drops it and truncates the file back to the last whole line before appending, so a
  *    later append never glues onto garbage.
+ *  - A write that fails or comes up short (ENOSPC, EIO) rejects its batch (no ACK goes out)
+ *    and the file is truncated back to its last whole line; if even that fails, the journal
+ *    takes no more records.
  *  - Compaction writes the table's snapshot to `<file>.tmp`, fsyncs it, renames it over
  *    the journal and fsyncs the directory: a crash leaves either the old journal or the
  *    new one, both complete. Records that are both in the snapshot and still queued are
@@ -99,12 +102,16 @@ export class LeaseJournal {
   private flushing: Promise<void> | undefined;
   private linesSinceSnapshot = 0;
   private closed = false;
+  /** Set when a failed write could not be undone: no more appends (so no more ACKs). */
+  private broken: Error | undefined;
 
   private constructor(
     readonly file: string,
     private fh: FileHandle,
     private readonly opts: LeaseJournalOptions,
     initialLines: number,
+    /** Bytes of whole, durable lines in the file. */
+    private size: number,
   ) {
     this.linesSinceSnapshot = initialLines;
   }
@@ -124,7 +131,7 @@ export class LeaseJournal {
         await fh.sync();
       }
       load({ records: parsed.records, problems: parsed.problems });
-      return new LeaseJournal(file, fh, opts, parsed.records.length);
+      return new LeaseJournal(file, fh, opts, parsed.records.length, parsed.goodBytes);
     } catch (e) {
       await fh.close();
       throw e;
@@ -134,6 +141,7 @@ export class LeaseJournal {
   /** Resolves once the records are on disk (written and fdatasync'ed). */
   append(records: readonly LeaseRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('lease journal is closed'));
+    if (this.broken) return Promise.reject(this.broken);
     if (records.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ records, resolve, reject });
@@ -149,15 +157,23 @@ export class LeaseJournal {
         const batch = this.pending;
         this.pending = [];
         try {
-          const text = batch.map((p) => encodeRecords(p.records)).join('');
-          await this.fh.write(text);
+          if (this.broken) throw this.broken;
+          const text = Buffer.from(batch.map((p) => encodeRecords(p.records)).join(''));
+          const { bytesWritten } = await this.fh.write(text);
+          if (bytesWritten !== text.length) throw new Error(`short write (${bytesWritten} of ${text.length} bytes)`);
           await this.fh.datasync();
+          this.size += text.length;
           this.linesSinceSnapshot += batch.reduce((n, p) => n + p.records.length, 0);
           for (const p of batch) p.resolve();
         } catch (e) {
           const err = e as Error;
           for (const p of batch) p.reject(err);
           this.opts.onError?.(err);
+          // A write cut short (ENOSPC, EIO) would glue the next record onto its torn line:
+          // cut the file back to its last whole line, or stop taking records.
+          await this.fh.truncate(this.size).catch((t: Error) => {
+            this.broken ??= new Error(`lease journal unusable after a failed write (${err.message}; truncate: ${t.message})`);
+          });
         }
         if (this.linesSinceSnapshot > (this.opts.compactAfter ?? 10_000)) {
           try {
@@ -177,8 +193,9 @@ export class LeaseJournal {
     const records = this.opts.snapshot();
     const tmp = `${this.file}.tmp`;
     const t = await open(tmp, 'w', 0o644);
+    const text = Buffer.from(encodeRecords(records));
     try {
-      await t.write(encodeRecords(records));
+      await t.write(text);
       await t.sync();
     } finally {
       await t.close();
@@ -188,6 +205,7 @@ export class LeaseJournal {
     const old = this.fh;
     this.fh = await open(this.file, 'a');
     await old.close();
+    this.size = text.length;
     this.linesSinceSnapshot = records.length;
   }
 

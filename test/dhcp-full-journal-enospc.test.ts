@@ -14,10 +14,13 @@ import type { LeaseRecord } from '../src/dhcp/full/lease-table.js';
 const root = process.getuid?.() === 0;
 const dir = mkdtempSync(path.join(tmpdir(), 'ltsp-ts-enospc-'));
 let mounted = false;
-afterAll(() => {
-  if (mounted) execFileSync('umount', [dir]);
+afterAll(async () => {
+  await journal?.close().catch(() => {});
+  // Lazy unmount: never leave the tmpfs behind, even when a failed test kept a file open.
+  if (mounted) execFileSync('umount', ['-l', dir]);
   rmSync(dir, { recursive: true, force: true });
 });
+let journal: LeaseJournal | undefined;
 
 describe.skipIf(!root)('lease journal on a full disk', () => {
   test('rejected appends leave no torn line; appends resume when space is back', async () => {
@@ -27,6 +30,7 @@ describe.skipIf(!root)('lease journal on a full disk', () => {
     writeFileSync(filler, Buffer.alloc(40 * 1024));
     const file = path.join(dir, 'leases.journal');
     const j = await LeaseJournal.open(file, { snapshot: () => [] }, () => {});
+    journal = j;
     const rec = (i: number): LeaseRecord => ({ op: 'bind', ip: `10.0.${i >> 8}.${i & 255}`, client: `mac:${'x'.repeat(200)}${i}`, mac: 'aa:bb:cc:dd:ee:ff', expires: i });
     let ok = 0;
     let failed = 0;

@@ -167,13 +167,13 @@ export class LeaseJournal {
           for (const p of batch) p.resolve();
         } catch (e) {
           const err = e as Error;
-          for (const p of batch) p.reject(err);
-          this.opts.onError?.(err);
           // A write cut short (ENOSPC, EIO) would glue the next record onto its torn line:
           // cut the file back to its last whole line, or stop taking records.
           await this.fh.truncate(this.size).catch((t: Error) => {
             this.broken ??= new Error(`lease journal unusable after a failed write (${err.message}; truncate: ${t.message})`);
           });
+          for (const p of batch) p.reject(err);
+          this.opts.onError?.(err);
         }
         if (this.linesSinceSnapshot > (this.opts.compactAfter ?? 10_000)) {
           try {

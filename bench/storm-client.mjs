@@ -47,7 +47,10 @@ if (!isMainThread) {
   /** GET on the client's keep-alive agent; the body is counted (and hashed when asked). */
   const httpGet = (agent, localAddress, url, hash) =>
     new Promise((resolve, reject) => {
+      const t0 = now();
+      let connectMs;
       const req = http.get(url, { agent, localAddress, signal: AbortSignal.timeout(o.httpTimeoutMs) }, (res) => {
+        const headMs = now() - t0;
         let bytes = 0;
         const h = hash ? createHash('sha256') : undefined;
         const head = [];
@@ -56,9 +59,10 @@ if (!isMainThread) {
           h?.update(c);
           if (head.length < 1 && bytes <= 65536) head.push(c);
         });
-        res.on('end', () => resolve({ status: res.statusCode, bytes, sha: h?.digest('hex'), head: Buffer.concat(head) }));
+        res.on('end', () => resolve({ status: res.statusCode, bytes, sha: h?.digest('hex'), head: Buffer.concat(head), connectMs, headMs }));
         res.on('error', reject);
       });
+      req.once('socket', (s) => (s.connecting ? s.once('connect', () => (connectMs = now() - t0)) : (connectMs = 0)));
       req.on('error', reject);
       req.setTimeout(o.idleTimeoutMs, () => req.destroy(new Error(`no data for ${o.idleTimeoutMs} ms`)));
     });
@@ -90,6 +94,8 @@ if (!isMainThread) {
       const base = `http://${job.server}:${o.httpPort}`;
       await step('script', async () => {
         const g = await httpGet(agent, job.ip, `${base}/ltsp/ltsp.ipxe`, false);
+        r.steps.scriptConnect = g.connectMs;
+        r.steps.scriptHead = g.headMs;
         if (g.status !== 200 || !g.head.toString('latin1').startsWith('#!ipxe')) throw new Error(`script: status ${g.status}, ${g.bytes} bytes`);
       });
       for (const [name, file] of [['kernel', 'ltsp/x86_64/vmlinuz'], ['initrd', 'ltsp/x86_64/initrd.img']]) {

@@ -5,7 +5,7 @@
  * today, dnsmasq (proxy DHCP + TFTP, LTSP's `ltsp dnsmasq` config) + nginx (sendfile on)
  * serving the same tree.
  *
- *   npx tsc -p . && sudo node bench/storm.mjs              # 500 clients, 2 rounds (4 runs)
+ *   npx tsc -p . && sudo node bench/storm.mjs              # 500 clients, 3 rounds (6 runs, ~5 min)
  *   sudo node bench/storm.mjs --quick                      # 50 clients, 1 round (smoke)
  *   sudo node bench/storm.mjs --clients 1000 --rounds 3 --workers 2 --spread-ms 1000
  *
@@ -27,10 +27,15 @@
  * half BIOS PXE ROMs answering the option-43 menu), TFTP of the boot file from the ACK
  * (1 MiB, blksize 1432 as iPXE asks), then the iPXE script, a 10 MiB kernel and a 5 MiB
  * initrd over one keep-alive HTTP connection. Clients start evenly over --spread-ms.
+ * A step with no packet or byte for 30 s fails (the client stops there); DHCP is re-sent after
+ * 1, 2, 4, 8 s. Every run is bounded (--deadline-s, default 600 s).
  * Reported per run: completion time (first start → last client done), failures, p50/p99 per
  * step, server CPU and peak RSS (nginx: master + workers), and the client's own CPU and
  * event-loop delay (to show the load generator was not the bottleneck); then the ratios
- * ltsp-ts / dnsmasq+nginx of the medians over the rounds.
+ * ltsp-ts / dnsmasq+nginx of the medians over the rounds, and kernel counters (accept-queue
+ * overflows, SYN resends, UDP drops) with the script step split into TCP connect and response.
+ * --keep-logs DIR keeps the servers' logs; STORM_SERVER_NODE_ARGS / STORM_CLIENT_NODE_ARGS
+ * pass node flags (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") to ltsp-ts / the load generator.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -58,7 +63,7 @@ const { values: a } = parseArgs({
   },
 });
 const N = Number(a.clients ?? (a.quick ? 50 : 500));
-const ROUNDS = Number(a.rounds ?? (a.quick ? 1 : 2));
+const ROUNDS = Number(a.rounds ?? (a.quick ? 1 : 3));
 const DEADLINE_MS = Number(a['deadline-s']) * 1000;
 const MiB = 1 << 20;
 const SRV_IP = '10.93.0.1';
@@ -263,7 +268,7 @@ function runClients(t) {
     spreadMs: Number(a['spread-ms']),
     dhcpRetryMs: 1000,
     dhcpTries: 4,
-    idleTimeoutMs: 10_000,
+    idleTimeoutMs: 30_000,
     httpTimeoutMs: 300_000,
     deadlineMs: DEADLINE_MS,
     sampleEvery: 25,
@@ -294,6 +299,25 @@ function runClients(t) {
   });
 }
 
+/** Kernel counters of a namespace (/proc/net/netstat and snmp: 'TcpExt:' / 'Udp:' header and value lines). */
+function netCounters(ns) {
+  const out = {};
+  for (const f of ['/proc/net/netstat', '/proc/net/snmp']) {
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', f], { encoding: 'utf8', timeout: 10_000 });
+    const lines = (r.stdout ?? '').trim().split('\n');
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const [k1, ...names] = lines[i].split(/\s+/);
+      const vals = lines[i + 1].split(/\s+/).slice(1);
+      names.forEach((n, j) => (out[`${k1}${n}`] = Number(vals[j])));
+    }
+  }
+  return out;
+}
+/** What went wrong in the kernel during a run: accept-queue overflows, SYN resends, UDP buffer drops. */
+const NET_KEYS = { listenOverflows: ['srv', 'TcpExt:ListenOverflows'], synRetrans: ['cli', 'TcpExt:TCPSynRetrans'], srvUdpDrops: ['srv', 'Udp:RcvbufErrors'], cliUdpDrops: ['cli', 'Udp:RcvbufErrors'] };
+const netSnapshot = () => ({ srv: netCounters(NS.srv), cli: netCounters(NS.cli) });
+const netDelta = (b, e) => Object.fromEntries(Object.entries(NET_KEYS).map(([k, [side, key]]) => [k, (e[side][key] ?? 0) - (b[side][key] ?? 0)]));
+
 const STEPS = ['dhcp', 'tftp', 'script', 'kernel', 'initrd'];
 const pct = (xs, p) => {
   if (xs.length === 0) return NaN;
@@ -307,15 +331,17 @@ async function run(name, t) {
   await sleep(300);
   const before = set.pids().map((p) => treeStats(p).cpu);
   const load = os.loadavg()[0];
+  const net0 = netSnapshot();
   const rep = await runClients(t);
   const after = set.pids().map((p) => treeStats(p));
+  const net = netDelta(net0, netSnapshot());
   for (const p of set.procs) await stop(p);
   const rs = rep.results;
   const ok = rs.filter((r) => !r.failed);
   const failed = rs.filter((r) => r.failed);
   const starts = rs.map((r) => r.startAt).filter(Number.isFinite);
   const ends = rs.map((r) => r.endAt).filter(Number.isFinite);
-  const steps = Object.fromEntries(STEPS.map((s) => [s, rs.map((r) => r.steps?.[s]).filter(Number.isFinite)]));
+  const steps = Object.fromEntries([...STEPS, 'scriptConnect', 'scriptHead'].map((s) => [s, rs.map((r) => r.steps?.[s]).filter(Number.isFinite)]));
   return {
     name,
     clients: rs.length,
@@ -326,11 +352,12 @@ async function run(name, t) {
     bootP50: median(ok.map((r) => r.endAt - r.startAt)) / 1000,
     bootP99: pct(ok.map((r) => r.endAt - r.startAt), 99) / 1000,
     dhcpRetries: rs.reduce((s, r) => s + Math.max(0, (r.dhcpTries ?? 2) - 2), 0),
-    p50: Object.fromEntries(STEPS.map((s) => [s, median(steps[s])])),
-    p99: Object.fromEntries(STEPS.map((s) => [s, pct(steps[s], 99)])),
+    p50: Object.fromEntries(Object.keys(steps).map((s) => [s, median(steps[s])])),
+    p99: Object.fromEntries(Object.keys(steps).map((s) => [s, pct(steps[s], 99)])),
     serverCpu: after.reduce((s, x) => s + x.cpu, 0) - before.reduce((s, x) => s + x, 0),
     serverRssMiB: after.reduce((s, x) => s + x.rssMiB, 0),
     clientCpu: rep.clientCpuSeconds,
+    net,
     eld: rep.eld,
     load,
   };
@@ -362,6 +389,9 @@ function report(runs) {
     );
   }
   for (const r of runs) for (const [msg, n] of r.failures.slice(0, 5)) console.log(`  ${r.name}: ${n} × ${msg}`);
+  console.log('');
+  console.log('kernel counters per run (accept-queue overflows at the server, SYNs the clients had to resend, UDP datagrams dropped for a full socket buffer):');
+  for (const r of runs) console.log(`  ${r.name.padEnd(14)} listen overflows ${r.net.listenOverflows}, SYN resends ${r.net.synRetrans}, UDP drops server ${r.net.srvUdpDrops} / client ${r.net.cliUdpDrops}; script p99: TCP connect ${fmt(r.p99.scriptConnect, 1)} ms, response headers ${fmt(r.p99.scriptHead, 1)} ms`);
   const by = (n) => runs.filter((r) => r.name === n);
   const A = by('ltsp-ts');
   const B = by('dnsmasq+nginx');

@@ -292,3 +292,37 @@ describe('files and limits', () => {
     expect(t.metrics.render()).toMatch(/ltsp_tftp_transfers_total\{outcome="ok"\} \d+/);
   });
 });
+
+// The compiled server (dist/) runs transfers on worker threads; the suites above run the
+// TypeScript sources in-process. The same clients against the worker pool:
+const distServer = join(process.cwd(), 'dist/src/tftp/server.js');
+describe.skipIf(!existsSync(distServer))('worker threads (compiled server)', () => {
+  it('curl, atftp windowsize 16 and the OVMF probe against a 2-worker pool', async () => {
+    const { startTftpServer } = (await import(distServer)) as typeof import('../src/tftp/server.js');
+    const { ConfigSchema } = await import('../src/config/schema.js');
+    const { silentLogger } = await import('../src/log.js');
+    const config = ConfigSchema.parse({ configFile: '/x', tftp: { address: '127.0.0.1', port: 0 } }).tftp;
+    const s = await startTftpServer({ root, config, log: silentLogger, workers: 2 });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const o = outFile();
+        await run('curl', ['-sS', '--tftp-blksize', '1468', '-o', o, `tftp://127.0.0.1:${s.port}/big.bin`]);
+        sameAs(o, 'big.bin');
+      }
+      const o = outFile();
+      expect((await run('atftp', ['--option', 'windowsize 16', '-g', '-r', 'big.bin', '-l', o, '127.0.0.1', String(s.port)])).code).toBe(0);
+      sameAs(o, 'big.bin');
+      const c = await RawClient.open();
+      c.request(s.port, 'ltsp/snponly.efi', [opt('tsize', 0), opt('blksize', 1468), opt('windowsize', 4)]);
+      const first = await c.next();
+      expect(first?.packet).toMatchObject({ opcode: 'OACK' });
+      c.send(encodeTftp({ opcode: 'ERROR', code: 8, message: 'User aborted' }), first!.rinfo.port);
+      const r = await rawGet(s.port, 'ltsp/snponly.efi', [opt('blksize', 1468), opt('windowsize', 4)], c);
+      c.close();
+      expect(sha256(r.data)).toBe(sha256(files['ltsp/snponly.efi']!));
+      await waitFor(() => s.activeTransfers() === 0, 3000, 'transfers to end');
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -7,6 +7,8 @@
  * traffic: a bad datagram is logged and dropped.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { close as closeFd } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import {
   decodeTftp,
   encodeError,
@@ -25,8 +27,8 @@ import type { BootEventSink } from '../events.js';
 import type { MetricsRegistry } from '../metrics.js';
 import { normalizeTftpPath } from './paths.js';
 import { openConfined } from './open-file.js';
-import { NetasciiSource, OctetSource } from './block-source.js';
-import { Transfer, type TransferSummary } from './transfer.js';
+import type { TransferSummary } from './transfer.js';
+import { InProcessHost, WorkerPoolHost, workersAvailable, type TransferHost } from './transfer-host.js';
 
 export interface TftpServerOptions {
   root: string;
@@ -36,6 +38,12 @@ export interface TftpServerOptions {
   metrics?: MetricsRegistry;
   /** Interface MTU when known: blksize is capped at MTU - 32 (IPv4 20 + UDP 8 + TFTP 4). */
   mtu?: number;
+  /**
+   * Worker threads for transfers (0 = run them in this thread). Default: one per CPU, at most
+   * 2 (each costs about 10 MB), when running from the compiled dist/; 0 when running from
+   * TypeScript sources (vitest), where the worker script does not exist.
+   */
+  workers?: number;
 }
 
 export interface TftpServer {
@@ -52,7 +60,10 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const { root, config, log } = opts;
   const events = opts.events ?? (() => {});
   const maxBlksize = opts.mtu ? Math.max(8, Math.min(config.maxBlksize, opts.mtu - 32)) : config.maxBlksize;
-  const transfers = new Map<string, { transfer?: Transfer; request: Buffer }>();
+  /** Transfers (and requests being opened) by client address:port; dedups retried RRQs. */
+  const transfers = new Map<string, { id: number; request: Buffer; running: boolean }>();
+  const keyById = new Map<number, string>();
+  let nextId = 1;
   let active = 0;
   let closing = false;
 
@@ -62,6 +73,17 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const mBytes = m?.counter('ltsp_tftp_data_bytes_sent_total', 'TFTP DATA payload bytes sent, retransmissions included');
   const mRetrans = m?.counter('ltsp_tftp_retransmits_total', 'TFTP blocks sent again after a timeout or a gap');
   const mActive = m?.gauge('ltsp_tftp_active_transfers', 'TFTP transfers running');
+
+  // Retransmission timers are driven by one ticker per thread (no per-block timer churn).
+  const tickMs = Math.max(10, Math.min(250, Math.floor(config.retransmitMs / 4)));
+  const workers = opts.workers ?? (workersAvailable() ? Math.min(availableParallelism(), 2) : 0);
+  const host: TransferHost =
+    workers > 0
+      ? new WorkerPoolHost(workers, onEndProxy, (err) => log.error({ err }, 'tftp: transfer worker failed'))
+      : new InProcessHost(onEndProxy);
+  function onEndProxy(id: number, s: TransferSummary): void {
+    onEnd(id, s);
+  }
 
   const type = config.address.includes(':') ? 'udp6' : 'udp4';
   const sock: Socket = createSocket({ type, recvBufferSize: LISTEN_RCVBUF });
@@ -73,11 +95,12 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     if (!closing) sock.send(encodeError(code, message), rinfo.port, rinfo.address);
   };
 
-  const onEnd = (t: Transfer, s: TransferSummary) => {
+  const onEnd = (id: number, s: TransferSummary) => {
     active--;
     mActive?.dec();
-    const entry = transfers.get(t.clientKey);
-    if (entry?.transfer === t) transfers.delete(t.clientKey);
+    const key = keyById.get(id);
+    keyById.delete(id);
+    if (key !== undefined && transfers.get(key)?.id === id) transfers.delete(key);
     mTransfers?.inc({ outcome: s.outcome });
     mBytes?.inc({}, s.bytesSent);
     mRetrans?.inc({}, s.retransmits);
@@ -97,7 +120,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       // The same RRQ again: the client did not see our first answer yet; that transfer answers it.
       if (existing.request.equals(raw)) return;
       // A new request from the same port (OVMF re-asks after aborting its tsize probe).
-      existing.transfer?.abort('superseded by a new request from the same port', false);
+      if (existing.running) host.abort(existing.id, 'superseded by a new request from the same port', false);
     }
     const mode = req.mode.toLowerCase();
     if (mode !== 'octet' && mode !== 'netascii') {
@@ -109,7 +132,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     const path = normalizeTftpPath(req.filename, root);
     if (!path.ok) return refuse(rinfo, path.code, ERROR_CODE_NAMES[path.code]!, path.reason, req.filename);
 
-    const entry: { transfer?: Transfer; request: Buffer } = { request: raw };
+    const entry = { id: nextId++, request: raw, running: false };
     transfers.set(key, entry);
     active++;
     mActive?.inc();
@@ -124,6 +147,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       return refuse(rinfo, opened.code, ERROR_CODE_NAMES[opened.code] ?? 'error', opened.reason, req.filename);
     }
     if (closing || transfers.get(key) !== entry) {
+      closeFd(opened.fd, () => {});
       release();
       return;
     }
@@ -134,11 +158,15 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       ...(netascii ? {} : { fileSize: opened.size }),
     });
     if (neg.ignored.length > 0) log.debug({ client: key, ignored: neg.ignored }, 'tftp: options ignored');
-    const transfer = new Transfer({
+    log.debug({ client: key, file: path.rel, blksize: neg.blksize, windowsize: neg.windowsize, tsize: neg.tsize }, 'tftp: transfer starts');
+    entry.running = true;
+    keyById.set(entry.id, key);
+    host.start(entry.id, {
       client: { address: rinfo.address, port: rinfo.port },
       localAddress: config.address,
       file: path.rel,
-      source: netascii ? new NetasciiSource(opened.fd) : new OctetSource(opened.fd),
+      fd: opened.fd,
+      netascii,
       blksize: neg.blksize,
       windowsize: neg.windowsize,
       oack: neg.oack.length > 0 ? encodeTftp({ opcode: 'OACK', options: neg.oack }) : null,
@@ -147,11 +175,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       // which would make every lost block on a LAN cost 6 s.
       timeoutMs: neg.timeoutSec !== undefined ? Math.min(neg.timeoutSec * 1000, config.retransmitMs) : config.retransmitMs,
       retries: config.retries,
-      onEnd,
+      tickMs,
     });
-    entry.transfer = transfer;
-    log.debug({ client: key, file: path.rel, blksize: neg.blksize, windowsize: neg.windowsize, tsize: neg.tsize }, 'tftp: transfer starts');
-    transfer.start();
   }
 
   sock.on('message', (msg, rinfo) => {
@@ -178,24 +203,21 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   });
   sock.on('error', (err) => log.error({ err }, 'tftp: socket error'));
 
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ port: config.port, address: config.address, exclusive: true }, () => {
-      sock.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: config.port, address: config.address, exclusive: true }, () => {
+        sock.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
   const port = sock.address().port;
 
-  // One ticker drives every transfer's retransmission timer (no per-block timer churn).
-  const tickMs = Math.max(10, Math.min(250, Math.floor(config.retransmitMs / 4)));
-  const ticker = setInterval(() => {
-    const now = Date.now();
-    for (const e of transfers.values()) e.transfer?.tick(now);
-  }, tickMs);
-  ticker.unref();
-
-  log.info({ address: config.address, port, root, maxBlksize, maxWindowsize: config.maxWindowsize, maxTransfers: config.maxTransfers }, `tftp: serving ${root} on ${config.address}:${port}`);
+  log.info({ address: config.address, port, root, maxBlksize, maxWindowsize: config.maxWindowsize, maxTransfers: config.maxTransfers, workers }, `tftp: serving ${root} on ${config.address}:${port}`);
 
   return {
     port,
@@ -206,10 +228,11 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       await new Promise<void>((resolve) => sock.close(() => resolve()));
       const until = Date.now() + drainMs;
       while (active > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      for (const e of transfers.values()) e.transfer?.abort('server shutting down');
-      clearInterval(ticker);
-      // Let the aborts reach their sockets' close.
-      await new Promise((r) => setImmediate(r));
+      for (const e of transfers.values()) if (e.running) host.abort(e.id, 'server shutting down', true);
+      // Aborted transfers report back (from workers via a message); then stop the host.
+      const until2 = Date.now() + 1000;
+      while (active > 0 && Date.now() < until2) await new Promise((r) => setTimeout(r, 5));
+      await host.close();
     },
   };
 }

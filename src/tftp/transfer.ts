@@ -56,8 +56,8 @@ export interface TransferParams {
   onEnd: (t: Transfer, s: TransferSummary) => void;
 }
 
-/** Ring target: about two 64 KiB windows of read-ahead. */
-const RING_BYTES = 128 * 1024;
+/** Ring target: 64 KiB of read-ahead (at least two windows; windows are capped at 64 KiB). */
+const RING_BYTES = 64 * 1024;
 /** readv() takes at most IOV_MAX (1024) buffers. */
 const MAX_IOV = 1024;
 const MAX_BACKOFF_MS = 10_000;

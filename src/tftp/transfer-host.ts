@@ -11,7 +11,8 @@
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NetasciiSource, OctetSource } from './block-source.js';
+import { close } from 'node:fs';
+import { NetasciiSource, OctetSource, type CloseFd } from './block-source.js';
 import { Transfer, type TransferSummary } from './transfer.js';
 
 /** Everything a transfer needs, in a form that can be posted to a worker. */
@@ -44,12 +45,18 @@ export class InProcessHost implements TransferHost {
   private readonly transfers = new Map<number, Transfer>();
   private ticker: NodeJS.Timeout | undefined;
 
-  constructor(private readonly onEnd: EndHandler) {}
+  constructor(
+    private readonly onEnd: EndHandler,
+    private readonly closeFd?: CloseFd,
+    /** Blocking reads: only where blocking delays nothing but transfers (worker threads). */
+    private readonly syncReads = false,
+  ) {}
 
   start(id: number, spec: TransferSpec): void {
     const t = new Transfer({
       ...spec,
-      source: spec.netascii ? new NetasciiSource(spec.fd) : new OctetSource(spec.fd),
+      source: spec.netascii ? new NetasciiSource(spec.fd, this.closeFd) : new OctetSource(spec.fd, this.closeFd),
+      syncReads: this.syncReads,
       onEnd: (_t, s) => {
         this.transfers.delete(id);
         this.onEnd(id, s);
@@ -79,7 +86,11 @@ export class InProcessHost implements TransferHost {
 export type WorkerRequest =
   | { type: 'start'; id: number; spec: TransferSpec }
   | { type: 'abort'; id: number; message: string; tellClient: boolean };
-export type WorkerReply = { type: 'end'; id: number; summary: TransferSummary };
+/**
+ * 'close': the worker is done with a descriptor; the server thread, which opened it, closes it
+ * (Node warns when a worker closes a descriptor it did not open).
+ */
+export type WorkerReply = { type: 'end'; id: number; summary: TransferSummary } | { type: 'close'; fd: number };
 
 /** The compiled worker script, when running from dist/ (not from TypeScript sources). */
 function workerScript(): URL | undefined {
@@ -103,7 +114,7 @@ export class WorkerPoolHost implements TransferHost {
       const worker = new Worker(script);
       const slot = { worker, active: 0 };
       worker.on('message', (m: WorkerReply) => {
-        if (m.type !== 'end') return;
+        if (m.type === 'close') return close(m.fd, () => {});
         this.owner.delete(m.id);
         slot.active--;
         this.onEnd(m.id, m.summary);

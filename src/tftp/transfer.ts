@@ -53,6 +53,8 @@ export interface TransferParams {
   sizeHint: number;
   timeoutMs: number;
   retries: number;
+  /** Read with readvSync on this thread (worker threads) instead of the libuv pool. */
+  syncReads?: boolean;
   onEnd: (t: Transfer, s: TransferSummary) => void;
 }
 
@@ -221,26 +223,40 @@ export class Transfer {
     const count = Math.min(free, MAX_IOV);
     const bufs = new Array<Buffer>(count);
     for (let i = 0; i < count; i++) bufs[i] = this.payloads[(this.readTo + i) % this.n]!;
+    if (this.p.syncReads) {
+      let bytes: number;
+      try {
+        bytes = this.p.source.readSync(bufs);
+      } catch (err) {
+        return this.readFailed(err as NodeJS.ErrnoException);
+      }
+      return this.readDone(count, bytes);
+    }
     this.reading = true;
     this.p.source.read(bufs, (err, bytes) => {
       this.reading = false;
       if (this.state === 'done') return this.p.source.close();
-      if (err) {
-        this.sendRaw(encodeError(ErrorCode.NOT_DEFINED, 'read error'));
-        return this.finish('error', `read: ${err.code ?? err.message}`);
-      }
-      const want = count * this.p.blksize;
-      if (bytes < want) {
-        // Short read = end of file: the next block is the last, possibly empty.
-        this.last = this.readTo + Math.floor(bytes / this.p.blksize) + 1;
-        this.lastLen = bytes % this.p.blksize;
-        this.readTo = this.last;
-      } else {
-        this.readTo += count;
-      }
-      if (this.state === 'data') this.sendWindow();
-      this.refill();
+      if (err) return this.readFailed(err);
+      this.readDone(count, bytes);
     });
+  }
+
+  private readFailed(err: NodeJS.ErrnoException): void {
+    this.sendRaw(encodeError(ErrorCode.NOT_DEFINED, 'read error'));
+    this.finish('error', `read: ${err.code ?? err.message}`);
+  }
+
+  private readDone(count: number, bytes: number): void {
+    if (bytes < count * this.p.blksize) {
+      // Short read = end of file: the next block is the last, possibly empty.
+      this.last = this.readTo + Math.floor(bytes / this.p.blksize) + 1;
+      this.lastLen = bytes % this.p.blksize;
+      this.readTo = this.last;
+    } else {
+      this.readTo += count;
+    }
+    if (this.state === 'data') this.sendWindow();
+    this.refill();
   }
 
   private readonly onMessage = (msg: Buffer): void => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -18,6 +18,17 @@ describe('systemd unit', () => {
     expect(unit).toContain('ConditionPathExists=!/run/ltsp/client');
     expect(unit).toMatch(/^CapabilityBoundingSet=CAP_NET_BIND_SERVICE$/m);
     expect(unit).toMatch(/^DynamicUser=yes$/m);
+  });
+
+  it('--lan-interface adds the full-DHCP guard (RestrictNetworkInterfaces) and still verifies', () => {
+    const unit = execFileSync('node', ['bin/ltsp-ts.js', 'install-service', '--print', '--lan-interface', 'eth1'], { encoding: 'utf8' });
+    expect(unit).toMatch(/^RestrictNetworkInterfaces=eth1 lo$/m);
+    const p = path.join(dir, 'lan', 'ltsp-ts.service');
+    mkdirSync(path.dirname(p));
+    writeFileSync(p, unit);
+    const r = spawnSync('systemd-analyze', ['verify', p], { encoding: 'utf8' });
+    expect(r.stderr.trim()).toBe('');
+    expect(spawnSync('node', ['bin/ltsp-ts.js', 'install-service', '--print', '--lan-interface', 'eth1;rm'], { encoding: 'utf8' }).status).not.toBe(0);
   });
 
   it('passes systemd-analyze verify', () => {

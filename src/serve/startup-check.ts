@@ -50,14 +50,16 @@ export async function startupCheck(loaded: LoadedConfig, opts: StartupCheckOptio
   const dhcpOn = c.dhcp.mode !== 'off';
   r.lines.push(
     `services: ${[
-      dhcpOn ? `DHCP ${c.dhcp.mode} on UDP ${c.dhcp.port} + ${c.dhcp.pxePort}` : 'DHCP off',
+      dhcpOn ? `DHCP ${c.dhcp.mode} on UDP ${c.dhcp.port}${c.dhcp.mode === 'proxy' ? ` + ${c.dhcp.pxePort}` : ''}` : 'DHCP off',
       c.tftp.enabled ? `TFTP on UDP ${c.tftp.port} (root ${c.tftpDir})` : 'TFTP off',
       c.http.enabled ? `HTTP on TCP ${c.http.port}` : 'HTTP off',
     ].join('; ')}${opts.dryRun ? ' — DRY RUN: nothing will be sent' : ''}`,
   );
   if (opts.checkPorts !== false) {
     const wanted: { proto: 'udp' | 'tcp'; port: number }[] = [];
-    if (dhcpOn) wanted.push({ proto: 'udp', port: c.dhcp.port }, { proto: 'udp', port: c.dhcp.pxePort });
+    if (dhcpOn) wanted.push({ proto: 'udp', port: c.dhcp.port });
+    // Full mode hands firmware its boot file in the lease and does not bind the PXE port.
+    if (c.dhcp.mode === 'proxy') wanted.push({ proto: 'udp', port: c.dhcp.pxePort });
     if (c.tftp.enabled) wanted.push({ proto: 'udp', port: c.tftp.port });
     if (c.http.enabled) wanted.push({ proto: 'tcp', port: c.http.port });
     for (const h of await findPortHolders(wanted)) {

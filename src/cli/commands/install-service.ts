@@ -14,8 +14,14 @@ const UNIT = packageFile('systemd', 'ltsp-ts.service');
 const BIN = packageFile('bin', 'ltsp-ts.js');
 
 /** The unit with ExecStart running this checkout's CLI with this node binary. */
-export async function renderUnit(opts: { node?: string; bin?: string; config?: string } = {}): Promise<string> {
-  const text = await readFile(UNIT, 'utf8');
+export async function renderUnit(opts: { node?: string; bin?: string; config?: string; lanInterface?: string } = {}): Promise<string> {
+  let text = await readFile(UNIT, 'utf8');
+  if (opts.lanInterface !== undefined) {
+    if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(opts.lanInterface)) throw new CliError(`install-service: '${opts.lanInterface}' is not an interface name`);
+    // Full DHCP mode's guard (src/dhcp/full/guard.ts): the service can only use the LAN card
+    // and loopback, so it can never answer on the school's side of a dual-NIC server.
+    text = text.replace(/^(RestrictAddressFamilies=.*)$/m, `$1\n# Full DHCP mode: only the LAN card (and loopback); ltsp-ts checks this at start.\nRestrictNetworkInterfaces=${opts.lanInterface} lo`);
+  }
   const exec = `${opts.node ?? process.execPath} ${opts.bin ?? BIN} serve --config ${opts.config ?? '/etc/ltsp/ltsp.conf'}`;
   if (/\s/.test(opts.bin ?? BIN)) throw new CliError(`install-service: the install path has white space (${opts.bin ?? BIN}); move it`);
   return text.replace(/^ExecStart=.*$/m, `ExecStart=${exec}`);
@@ -28,8 +34,9 @@ export function register(program: Command): void {
     .option('--print', 'print the unit instead of installing it')
     .option('--unit-dir <dir>', 'where to install', '/etc/systemd/system')
     .option('--enable', 'also systemctl enable --now ltsp-ts')
-    .action(async (flags: { print?: boolean; unitDir: string; enable?: boolean; config?: string }) => {
-      const unit = await renderUnit({ config: flags.config });
+    .option('--lan-interface <if>', 'full DHCP mode: restrict the service to this interface and lo (RestrictNetworkInterfaces=)')
+    .action(async (flags: { print?: boolean; unitDir: string; enable?: boolean; config?: string; lanInterface?: string }) => {
+      const unit = await renderUnit({ config: flags.config, lanInterface: flags.lanInterface });
       if (flags.print) {
         process.stdout.write(unit);
         return;

@@ -59,7 +59,7 @@ if (!isMainThread) {
           h?.update(c);
           if (head.length < 1 && bytes <= 65536) head.push(c);
         });
-        res.on('end', () => resolve({ status: res.statusCode, bytes, sha: h?.digest('hex'), head: Buffer.concat(head), connectMs, headMs }));
+        res.on('end', () => resolve({ status: res.statusCode, bytes, sha: h?.digest('hex'), head: Buffer.concat(head), connectMs, headMs, t0 }));
         res.on('error', reject);
       });
       req.once('socket', (s) => (s.connecting ? s.once('connect', () => (connectMs = now() - t0)) : (connectMs = 0)));
@@ -94,6 +94,7 @@ if (!isMainThread) {
       const base = `http://${job.server}:${o.httpPort}`;
       await step('script', async () => {
         const g = await httpGet(agent, job.ip, `${base}/ltsp/ltsp.ipxe`, false);
+        r.scriptAt = g.t0;
         r.steps.scriptConnect = g.connectMs;
         r.steps.scriptHead = g.headMs;
         if (g.status !== 200 || !g.head.toString('latin1').startsWith('#!ipxe')) throw new Error(`script: status ${g.status}, ${g.bytes} bytes`);

@@ -314,7 +314,16 @@ function netCounters(ns) {
   return out;
 }
 /** What went wrong in the kernel during a run: accept-queue overflows, SYN resends, UDP buffer drops. */
-const NET_KEYS = { listenOverflows: ['srv', 'TcpExt:ListenOverflows'], synRetrans: ['cli', 'TcpExt:TCPSynRetrans'], srvUdpDrops: ['srv', 'Udp:RcvbufErrors'], cliUdpDrops: ['cli', 'Udp:RcvbufErrors'] };
+const NET_KEYS = {
+  listenOverflows: ['srv', 'TcpExt:ListenOverflows'],
+  synRetrans: ['cli', 'TcpExt:TCPSynRetrans'],
+  srvRetrans: ['srv', 'Tcp:RetransSegs'],
+  cliRetrans: ['cli', 'Tcp:RetransSegs'],
+  srvTcpTimeouts: ['srv', 'TcpExt:TCPTimeouts'],
+  cliTcpTimeouts: ['cli', 'TcpExt:TCPTimeouts'],
+  srvUdpDrops: ['srv', 'Udp:RcvbufErrors'],
+  cliUdpDrops: ['cli', 'Udp:RcvbufErrors'],
+};
 const netSnapshot = () => ({ srv: netCounters(NS.srv), cli: netCounters(NS.cli) });
 const netDelta = (b, e) => Object.fromEntries(Object.entries(NET_KEYS).map(([k, [side, key]]) => [k, (e[side][key] ?? 0) - (b[side][key] ?? 0)]));
 
@@ -358,6 +367,7 @@ async function run(name, t) {
     serverRssMiB: after.reduce((s, x) => s + x.rssMiB, 0),
     clientCpu: rep.clientCpuSeconds,
     net,
+    ...(a.json ? { raw: rs } : {}),
     eld: rep.eld,
     load,
   };
@@ -390,8 +400,8 @@ function report(runs) {
   }
   for (const r of runs) for (const [msg, n] of r.failures.slice(0, 5)) console.log(`  ${r.name}: ${n} × ${msg}`);
   console.log('');
-  console.log('kernel counters per run (accept-queue overflows at the server, SYNs the clients had to resend, UDP datagrams dropped for a full socket buffer):');
-  for (const r of runs) console.log(`  ${r.name.padEnd(14)} listen overflows ${r.net.listenOverflows}, SYN resends ${r.net.synRetrans}, UDP drops server ${r.net.srvUdpDrops} / client ${r.net.cliUdpDrops}; script p99: TCP connect ${fmt(r.p99.scriptConnect, 1)} ms, response headers ${fmt(r.p99.scriptHead, 1)} ms`);
+  console.log('kernel counters per run (accept-queue overflows at the server, SYNs the clients re-sent, TCP retransmissions and RTO expiries, UDP datagrams dropped for a full socket buffer):');
+  for (const r of runs) console.log(`  ${r.name.padEnd(14)} listen overflows ${r.net.listenOverflows}, SYN resends ${r.net.synRetrans}, TCP segments resent server ${r.net.srvRetrans} / client ${r.net.cliRetrans}, RTO timeouts ${r.net.srvTcpTimeouts} / ${r.net.cliTcpTimeouts}, UDP drops server ${r.net.srvUdpDrops} / client ${r.net.cliUdpDrops}; script p99: TCP connect ${fmt(r.p99.scriptConnect, 1)} ms, response headers ${fmt(r.p99.scriptHead, 1)} ms`);
   const by = (n) => runs.filter((r) => r.name === n);
   const A = by('ltsp-ts');
   const B = by('dnsmasq+nginx');
@@ -423,7 +433,7 @@ try {
     }
   }
   report(runs);
-  if (a.json) writeFileSync(a.json, JSON.stringify(runs, null, 2));
+  if (a.json) writeFileSync(a.json, JSON.stringify(runs, null, 1));
   if (runs.some((r) => r.failed > 0)) process.exitCode = 1;
 } finally {
   cleanup();

@@ -41,3 +41,25 @@ describe.runIf(enabled)('real firmware boots from ltsp-ts serve (QEMU harness)',
     expect(result('uefi-virtio-httpboot')).toMatch(/^PASS 1\/1 clients/);
   });
 });
+
+describe.runIf(enabled)('real firmware with ltsp-ts as the only DHCP server (full mode, harness --no-router)', () => {
+  let report = '';
+
+  beforeAll(async () => {
+    const r = await run('scripts/firmware-matrix.sh', ['--full-dhcp'], { timeout: 1_200_000, maxBuffer: 32 << 20 }).catch(
+      (e: { stdout?: string; stderr?: string; message: string }) => ({ stdout: `${e.stdout ?? ''}\n${e.stderr ?? ''}\n${e.message}`, stderr: '' }),
+    );
+    report = r.stdout;
+    for (const line of report.split('\n').filter((l) => /RESULT:/.test(l))) console.log(line);
+  }, 1_300_000);
+
+  // PASS here includes --expect HARNESS-NET-OK: the booted initrd's own udhcpc got a lease
+  // from ltsp-ts and fetched the iPXE script over HTTP.
+  it('BIOS: lease + boot file for the ROM, then a lease for the booted initrd', () => {
+    expect(/^full-dhcp-bios\s+RESULT: (.*)$/m.exec(report)?.[1] ?? report.slice(-3000)).toMatch(/^PASS 1\/1 clients/);
+  });
+
+  it('UEFI: lease + snponly.efi for OVMF, the script for iPXE, a lease for the booted initrd', () => {
+    expect(/^full-dhcp-uefi\s+RESULT: (.*)$/m.exec(report)?.[1] ?? report.slice(-3000)).toMatch(/^PASS 1\/1 clients/);
+  });
+});

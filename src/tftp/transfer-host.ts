@@ -102,33 +102,72 @@ export function workersAvailable(): boolean {
   return workerScript() !== undefined;
 }
 
-/** Spreads transfers over worker threads, each new transfer to the least busy worker. */
-export class WorkerPoolHost implements TransferHost {
-  private readonly workers: { worker: Worker; active: number }[] = [];
-  private readonly owner = new Map<number, { worker: Worker; active: number }>();
+interface WorkerSlot {
+  worker: Worker;
+  /** Transfers running on it: id -> what is needed to report them if the worker dies. */
+  running: Map<number, { spec: TransferSpec; started: number }>;
+}
 
-  constructor(count: number, private readonly onEnd: EndHandler, onError: (err: Error) => void) {
+/**
+ * Spreads transfers over worker threads, each new transfer to the least busy worker. A worker
+ * that dies (a bug, not traffic) has its transfers reported as errors and is replaced.
+ */
+export class WorkerPoolHost implements TransferHost {
+  private readonly slots: WorkerSlot[] = [];
+  private readonly owner = new Map<number, WorkerSlot>();
+  private closing = false;
+  private readonly script: URL;
+
+  constructor(
+    count: number,
+    private readonly onEnd: EndHandler,
+    private readonly onError: (err: Error) => void,
+  ) {
     const script = workerScript();
     if (!script) throw new Error('TFTP worker script not found (run from the compiled dist/)');
-    for (let i = 0; i < count; i++) {
-      const worker = new Worker(script);
-      const slot = { worker, active: 0 };
-      worker.on('message', (m: WorkerReply) => {
-        if (m.type === 'close') return close(m.fd, () => {});
-        this.owner.delete(m.id);
-        slot.active--;
-        this.onEnd(m.id, m.summary);
-      });
-      worker.on('error', onError);
-      worker.unref();
-      this.workers.push(slot);
-    }
+    this.script = script;
+    for (let i = 0; i < count; i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): WorkerSlot {
+    const worker = new Worker(this.script);
+    const slot: WorkerSlot = { worker, running: new Map() };
+    worker.on('message', (m: WorkerReply) => {
+      if (m.type === 'close') return close(m.fd, () => {});
+      slot.running.delete(m.id);
+      this.owner.delete(m.id);
+      this.onEnd(m.id, m.summary);
+    });
+    worker.on('error', (err) => this.onError(err));
+    worker.on('exit', () => {
+      if (this.closing) return;
+      for (const [id, r] of slot.running) {
+        this.owner.delete(id);
+        close(r.spec.fd, () => {});
+        this.onEnd(id, {
+          client: `${r.spec.client.address}:${r.spec.client.port}`,
+          file: r.spec.file,
+          bytes: 0,
+          blksize: r.spec.blksize,
+          windowsize: r.spec.windowsize,
+          durationMs: Date.now() - r.started,
+          retransmits: 0,
+          bytesSent: 0,
+          outcome: 'error',
+          reason: 'transfer worker exited',
+        });
+      }
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots[i] = this.spawn();
+    });
+    worker.unref();
+    return slot;
   }
 
   start(id: number, spec: TransferSpec): void {
-    let best = this.workers[0]!;
-    for (const w of this.workers) if (w.active < best.active) best = w;
-    best.active++;
+    let best = this.slots[0]!;
+    for (const w of this.slots) if (w.running.size < best.running.size) best = w;
+    best.running.set(id, { spec, started: Date.now() });
     this.owner.set(id, best);
     best.worker.postMessage({ type: 'start', id, spec } satisfies WorkerRequest);
   }
@@ -138,6 +177,7 @@ export class WorkerPoolHost implements TransferHost {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    this.closing = true;
+    await Promise.all(this.slots.map((w) => w.worker.terminate()));
   }
 }

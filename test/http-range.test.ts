@@ -172,27 +172,47 @@ describe('request helpers', () => {
 });
 
 describe('SyncGate', () => {
-  it('stays open while calls are fast, closes for the cool-off after a slow one', () => {
+  it('stays open while calls are fast, closes for the cool-off after a slow one that read from the disk', () => {
     let now = 0;
-    const gate = new SyncGate(2, 10_000, () => now);
+    let blocks = 100;
+    const gate = new SyncGate(2, 10_000, () => now, () => blocks);
     expect(gate.run(() => ((now += 1), 'fast'))).toBe('fast');
     expect(gate.allowed()).toBe(true);
-    gate.run(() => (now += 5)); // a 5 ms "disk" read
+    gate.run(() => ((now += 5), (blocks += 256))); // a 5 ms disk read
     expect(gate.allowed()).toBe(false);
     now += 9_999;
     expect(gate.allowed()).toBe(false);
     now += 2;
     expect(gate.allowed()).toBe(true);
   });
+  it('a slow call without block reads (preempted, page cache) keeps the gate open', () => {
+    let now = 0;
+    let blocks = 7;
+    const gate = new SyncGate(2, 10_000, () => now, () => blocks);
+    gate.run(() => (now += 30));
+    expect(gate.allowed()).toBe(true);
+    // block reads by other work since the last slow call count against the next slow one
+    blocks += 8;
+    gate.run(() => (now += 1));
+    expect(gate.allowed()).toBe(true); // fast calls never look
+    gate.run(() => (now += 3));
+    expect(gate.allowed()).toBe(false);
+  });
   it('a throwing call is still timed and rethrown', () => {
     let now = 0;
-    const gate = new SyncGate(2, 1000, () => now);
+    let blocks = 0;
+    const gate = new SyncGate(2, 1000, () => now, () => blocks);
     expect(() =>
       gate.run(() => {
         now += 3;
+        blocks++;
         throw new Error('EIO');
       }),
     ).toThrow('EIO');
     expect(gate.allowed()).toBe(false);
+  });
+  it('the default block counter is the process rusage', () => {
+    expect(typeof new SyncGate().allowed()).toBe('boolean');
+    expect(process.resourceUsage().fsRead).toBeGreaterThanOrEqual(0);
   });
 });

@@ -39,7 +39,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, statSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -343,6 +343,8 @@ async function run(name, t) {
   const net0 = netSnapshot();
   const rep = await runClients(t);
   const after = set.pids().map((p) => treeStats(p));
+  // What ltsp-ts really ran with (dist/ is shared and may be rebuilt between runs).
+  const tftpLine = name === 'ltsp-ts' ? /"workers":(\d+)[^\n]*tftp: serving/.exec(readFileSync(path.join(work, 'ltsp-ts.out'), 'utf8').split('\n').reverse().join('\n')) : null;
   const net = netDelta(net0, netSnapshot());
   for (const p of set.procs) await stop(p);
   const rs = rep.results;
@@ -366,6 +368,7 @@ async function run(name, t) {
     serverCpu: after.reduce((s, x) => s + x.cpu, 0) - before.reduce((s, x) => s + x, 0),
     serverRssMiB: after.reduce((s, x) => s + x.rssMiB, 0),
     clientCpu: rep.clientCpuSeconds,
+    tftpWorkers: tftpLine ? Number(tftpLine[1]) : undefined,
     net,
     ...(a.json ? { raw: rs } : {}),
     eld: rep.eld,
@@ -383,10 +386,14 @@ function report(runs) {
   console.log(`bench/storm: ${N} clients (${Math.ceil(N / 2)} OVMF UEFI PXE + ${Math.floor(N / 2)} BIOS PXE ROM), started over ${a['spread-ms']} ms, ${ROUNDS} round(s), in network namespaces (veth)`);
   console.log(`each: DISCOVER→OFFER + REQUEST 4011→ACK, TFTP ${1} MiB blksize ${BLKSIZE}, HTTP script + ${10} MiB kernel + ${5} MiB initrd on one keep-alive connection`);
   console.log(`node ${nodeV}, ${dnsV}, ${ngxV} (worker_processes ${a['nginx-workers']}), ${cpus} CPUs, client: ${a.workers} worker threads`);
+  const head = spawnSync('git', ['-C', repo, 'log', '-1', '--format=%h %cd', '--date=format:%Y-%m-%d %H:%M'], { encoding: 'utf8' }).stdout.trim();
+  const built = new Date(statSync(path.join(repo, 'dist', 'src', 'serve', 'daemon.js')).mtimeMs).toISOString().slice(0, 16);
+  const tw = [...new Set(runs.filter((r) => r.name === 'ltsp-ts').map((r) => r.tftpWorkers ?? 'in-process'))].join('/');
+  console.log(`ltsp-ts: checkout ${head}, dist/ built ${built}Z, TFTP transfer worker threads: ${tw}`);
   console.log('');
-  const head = ['server set', 'load', 'done', 'failed', 'total s', 'boot p50 s', 'boot p99 s', 'DHCP p50/p99 ms', 'TFTP p50/p99 ms', 'script p99 ms', 'kernel p50/p99 ms', 'initrd p50/p99 ms', 'DHCP resends', 'server CPU s', 'server RSS MiB', 'client CPU s', 'client ELD p99 ms'];
-  console.log(`| ${head.join(' | ')} |`);
-  console.log(`|${head.map(() => '---').join('|')}|`);
+  const cols = ['server set', 'load', 'done', 'failed', 'total s', 'boot p50 s', 'boot p99 s', 'DHCP p50/p99 ms', 'TFTP p50/p99 ms', 'script p99 ms', 'kernel p50/p99 ms', 'initrd p50/p99 ms', 'DHCP resends', 'server CPU s', 'server RSS MiB', 'client CPU s', 'client ELD p99 ms'];
+  console.log(`| ${cols.join(' | ')} |`);
+  console.log(`|${cols.map(() => '---').join('|')}|`);
   for (const r of runs) {
     const eld = Math.max(r.eld.main.p99, ...r.eld.workers.map((w) => w.p99));
     console.log(

@@ -16,8 +16,9 @@ import {
   DHCPACK, DHCPDISCOVER, DHCPINFORM, DHCPOFFER, DHCPREQUEST, BOOTREQUEST, OPT,
   encode, encodePxeOptions, type DhcpFacts, type DhcpOption, type ReplySpec,
 } from '../../protocols/dhcp/index.js';
+import type { ClientSettings } from '../config/index.js';
 import { bootFileKey } from '../config/keys.js';
-import { allServices, firmwareFile, httpUrl, ipxeScript, isAllowed, servicesFor, type DhcpPolicy } from './policy.js';
+import { allServices, firmwareFile, httpUrl, ipxeScript, isAllowed, servicesFor, type DhcpPolicy, type PxeService } from './policy.js';
 
 export interface ReplyDecision {
   action: 'reply';
@@ -36,6 +37,52 @@ export type Decision = ReplyDecision | IgnoreDecision;
 
 const ignore = (reason: string): IgnoreDecision => ({ action: 'ignore', reason });
 
+/** A PXE menu as one client kind sees it, and its option 43 bytes (encoded on first use). */
+interface Menu {
+  services: PxeService[];
+  vendorSpecific?: Uint8Array;
+}
+/**
+ * What replies need that depends only on the policy, the client's settings and the server
+ * address: option 54's bytes, the PXE services and, per menu, option 43. Derived once and
+ * shared by every later reply (policyFromConfig caches a settings object per MAC), so a
+ * packet costs a few map look-ups instead of re-deriving and re-encoding the menu. The
+ * shared bytes are never written to: replies are encoded by copying them.
+ */
+interface ServerView {
+  serverId: Uint8Array;
+  all: PxeService[];
+  /** Keyed by menuKey(). */
+  menus: Map<number, Menu>;
+}
+const views = new WeakMap<DhcpPolicy, WeakMap<ClientSettings, Map<string, ServerView>>>();
+
+function serverView(policy: DhcpPolicy, settings: ClientSettings, server: string): ServerView {
+  let bySettings = views.get(policy);
+  if (!bySettings) views.set(policy, (bySettings = new WeakMap()));
+  let byServer = bySettings.get(settings);
+  if (!byServer) bySettings.set(settings, (byServer = new Map()));
+  let v = byServer.get(server);
+  if (!v) byServer.set(server, (v = { serverId: encode.ip(server), all: allServices(policy, settings, server), menus: new Map() }));
+  return v;
+}
+
+/** servicesFor() depends on these three facts only. */
+const menuKey = (f: DhcpFacts): number => f.arch! * 4 + (f.ipxeCapable ? 2 : 0) + (f.raspberryPi ? 1 : 0);
+
+function menuFor(f: DhcpFacts, v: ServerView): Menu {
+  const k = menuKey(f);
+  let m = v.menus.get(k);
+  if (!m) v.menus.set(k, (m = { services: servicesFor(f, v.all) }));
+  return m;
+}
+
+/** dnsmasq's UEFI workaround: one menu entry → the file only on the PXE port (not arch 9: no pxe-service matches it). */
+const uefiWorkaround = (arch: number): boolean => arch >= 6 && arch !== 9;
+
+const VENDOR_PXE = encode.string('PXEClient');
+const VENDOR_HTTP = encode.string('HTTPClient');
+
 export function decide(f: DhcpFacts, policy: DhcpPolicy, server: string): Decision {
   if (f.op !== BOOTREQUEST) return ignore('not a BOOTREQUEST');
   if (!f.isPXE && !f.isHTTPClient) return ignore(`not a PXE client (vendor class ${f.vendorClass === undefined ? 'absent' : `'${f.vendorClass}'`})`);
@@ -44,7 +91,7 @@ export function decide(f: DhcpFacts, policy: DhcpPolicy, server: string): Decisi
   const settings = policy.clientSettings(f.mac);
   const onPxePort = f.dstPort === policy.pxePort;
   const type = f.messageType;
-  if (f.bootItem && (type === DHCPREQUEST || type === DHCPINFORM)) return bootServerAck(f, allServices(policy, settings, server), server);
+  if (f.bootItem && (type === DHCPREQUEST || type === DHCPINFORM)) return bootServerAck(f, serverView(policy, settings, server), server);
   if (onPxePort ? type !== DHCPREQUEST : type !== DHCPDISCOVER) {
     return ignore(`${f.messageTypeName} on ${onPxePort ? 'the PXE port (only REQUEST is answered there)' : 'port 67 (the LAN DHCP server answers it)'}`);
   }
@@ -55,38 +102,40 @@ export function decide(f: DhcpFacts, policy: DhcpPolicy, server: string): Decisi
   if (f.isHTTPClient) {
     if (onPxePort) return ignore('HTTP Boot clients are answered on port 67 only');
     if (!policy.http.enabled) return ignore('UEFI HTTP Boot client, but the HTTP service is off');
-    return httpOffer(f, /^https?:\/\//.test(file) ? file : httpUrl(server, policy.http.port, file), server);
+    return httpOffer(f, /^https?:\/\//.test(file) ? file : httpUrl(server, policy.http.port, file), server, serverView(policy, settings, server));
   }
-  const extra: DhcpOption[] = [];
+  const v = serverView(policy, settings, server);
+  const options = pxeMisc(f, v);
+  if (f.arch < 6 || (onPxePort && !uefiWorkaround(f.arch))) options.push({ code: OPT.VENDOR_SPECIFIC, data: vendorSpecific(menuFor(f, v), server) });
   // iPXE's ltsp.ipxe picks `${root-path}` as its image: hand it the client's DEFAULT_IMAGE.
-  if (f.ipxeCapable && settings.DEFAULT_IMAGE) extra.push({ code: OPT.ROOT_PATH, data: encode.string(settings.DEFAULT_IMAGE) });
-  return proxyReply(f, file, onPxePort, server, servicesFor(f, allServices(policy, settings, server)), extra);
+  if (f.ipxeCapable && settings.DEFAULT_IMAGE) options.push({ code: OPT.ROOT_PATH, data: encode.string(settings.DEFAULT_IMAGE) });
+  return proxyReply(f, file, onPxePort, server, options);
 }
 
 /** Options 54, 60 and the echoed 97 that every proxy reply carries (dnsmasq pxe_misc). */
-function pxeMisc(f: DhcpFacts, server: string, vendor = 'PXEClient'): DhcpOption[] {
-  const out: DhcpOption[] = [{ code: OPT.SERVER_ID, data: encode.ip(server) }, { code: OPT.VENDOR_CLASS, data: encode.string(vendor) }];
+function pxeMisc(f: DhcpFacts, v: ServerView, vendor = VENDOR_PXE): DhcpOption[] {
+  const out: DhcpOption[] = [{ code: OPT.SERVER_ID, data: v.serverId }, { code: OPT.VENDOR_CLASS, data: vendor }];
   // dnsmasq echoes 97 only when it is at least 17 bytes, and then exactly 17.
   if (f.guidOption && f.guidOption.length >= 34) out.push({ code: OPT.CLIENT_GUID, data: new Uint8Array(Buffer.from(f.guidOption.slice(0, 34), 'hex')) });
   return out;
 }
 
-/** Port 67 OFFER / PXE-port ACK. */
-function proxyReply(f: DhcpFacts, file: string, onPxePort: boolean, server: string, services: ReturnType<typeof servicesFor>, extra: DhcpOption[]): ReplyDecision {
+/** Option 43 of a BIOS (or arch 9 PXE-port) reply: the client's menu, pointing at this server. */
+function vendorSpecific(m: Menu, server: string): Uint8Array {
+  const services = m.services;
+  m.vendorSpecific ??= encodePxeOptions({
+    discoveryControl: services.length ? 3 : 8, // 3: no broadcast/multicast discovery; 8: just boot the file
+    prompt: { timeout: services.length > 1 ? 255 : 0, text: 'PXE' },
+    bootServers: services.length ? services.map((s) => ({ type: s.type, ips: [server] })) : undefined,
+    menu: services.length ? services.map((s) => ({ type: s.type, description: s.menu })) : undefined,
+  });
+  return m.vendorSpecific;
+}
+
+/** Port 67 OFFER / PXE-port ACK, with the options decide() put together. */
+function proxyReply(f: DhcpFacts, file: string, onPxePort: boolean, server: string, options: DhcpOption[]): ReplyDecision {
   const arch = f.arch!;
-  const workaround = arch >= 6 && arch !== 9; // UEFI: one menu entry → file only on the PXE port
-  const options = pxeMisc(f, server);
-  if (arch < 6 || (onPxePort && !workaround)) {
-    options.push({
-      code: OPT.VENDOR_SPECIFIC,
-      data: encodePxeOptions({
-        discoveryControl: services.length ? 3 : 8, // 3: no broadcast/multicast discovery; 8: just boot the file
-        prompt: { timeout: services.length > 1 ? 255 : 0, text: 'PXE' },
-        bootServers: services.length ? services.map((s) => ({ type: s.type, ips: [server] })) : undefined,
-        menu: services.length ? services.map((s) => ({ type: s.type, description: s.menu })) : undefined,
-      }),
-    });
-  }
+  const workaround = uefiWorkaround(arch);
   const discover = f.messageType === DHCPDISCOVER;
   const fresh = discover || f.ciaddr === '0.0.0.0';
   const firmware = `${f.archName}${f.ipxe ? (f.ipxeCapable ? ' iPXE' : ' iPXE without HTTP/menu: chain-load ours') : ''}${f.raspberryPi ? ' Raspberry Pi' : ''}`;
@@ -102,17 +151,17 @@ function proxyReply(f: DhcpFacts, file: string, onPxePort: boolean, server: stri
       siaddr: arch >= 6 ? server : '0.0.0.0',
       sname: workaround && onPxePort ? server : '',
       file: workaround && !onPxePort ? '' : file,
-      options: [...options, ...extra],
+      options,
     },
   };
 }
 
 /** Boot server discovery (PXE 2.1 §2.2.6): the client asks for a menu item by boot type. */
-function bootServerAck(f: DhcpFacts, services: ReturnType<typeof allServices>, server: string): Decision {
+function bootServerAck(f: DhcpFacts, v: ServerView, server: string): Decision {
   const item = f.bootItem!;
   if (item.layer & 0x8000) return ignore('PXE BIS (boot integrity services) is not supported');
   if (f.ciaddr === '0.0.0.0') return ignore('boot server request without ciaddr');
-  const s = services.find((x) => x.type === item.type);
+  const s = v.all.find((x) => x.type === item.type);
   if (!s) return ignore(`no boot service of type ${item.type}`);
   const file = s.file.includes('.') ? s.file : `${s.file}.${item.layer}`; // dnsmasq: "<basename>.<layer>" when no dot
   const echo = encodePxeOptions({ bootItem: item });
@@ -127,13 +176,13 @@ function bootServerAck(f: DhcpFacts, services: ReturnType<typeof allServices>, s
       ciaddr: '0.0.0.0',
       siaddr: server,
       file,
-      options: [...pxeMisc(f, server), { code: OPT.VENDOR_SPECIFIC, data: echo }],
+      options: [...pxeMisc(f, v), { code: OPT.VENDOR_SPECIFIC, data: echo }],
     },
   };
 }
 
 /** UEFI HTTP Boot: EDK2 takes a proxy offer with vendor class HTTPClient and a URL (UEFI 2.5+ §24.7). */
-function httpOffer(f: DhcpFacts, url: string, server: string): ReplyDecision {
+function httpOffer(f: DhcpFacts, url: string, server: string, v: ServerView): ReplyDecision {
   return {
     action: 'reply',
     kind: 'offer',
@@ -144,7 +193,7 @@ function httpOffer(f: DhcpFacts, url: string, server: string): ReplyDecision {
       broadcast: true,
       siaddr: server,
       file: url,
-      options: [...pxeMisc(f, server, 'HTTPClient'), { code: OPT.BOOTFILE, data: encode.string(url) }],
+      options: [...pxeMisc(f, v, VENDOR_HTTP), { code: OPT.BOOTFILE, data: encode.string(url) }],
     },
   };
 }

@@ -28,19 +28,46 @@ export interface DhcpPolicy {
   clientSettings(mac: string): ClientSettings;
 }
 
+/**
+ * Per-MAC caches live as long as their policy, i.e. one config generation (a reload builds a
+ * new policy). Bounded: a flood of random MACs empties the cache instead of growing it.
+ */
+const CACHE_MAX = 4096;
+function cached<V>(map: Map<string, V>, key: string, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    if (map.size >= CACHE_MAX) map.clear();
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
+/**
+ * The policy of one config generation. A client's ltsp.conf settings are resolved once per
+ * MAC (LTSP's section evaluation and glob matching are far costlier than the rest of a
+ * decision) and frozen, since every later packet of that client shares the object.
+ */
 export function policyFromConfig(loaded: LoadedConfig, ports?: { pxe?: number }): DhcpPolicy {
   const c = loaded.config;
+  const settings = new Map<string, ClientSettings>();
   return {
     bootFiles: { ...DEFAULT_BOOT_FILES, ...c.dhcp.bootFiles },
     http: { enabled: c.http.enabled, port: c.http.port },
     pxePort: ports?.pxe ?? c.dhcp.pxePort,
     allowClients: c.dhcp.allowClients,
-    clientSettings: (mac) => loaded.clientSettings(mac),
+    clientSettings: (mac) => cached(settings, mac, () => Object.freeze(loaded.clientSettings(mac))),
   };
 }
 
+/** Allow-list verdicts per list (one per policy) and MAC: matchPattern compiles a RegExp per call. */
+const allowed = new WeakMap<readonly string[], Map<string, boolean>>();
+
 export function isAllowed(mac: string, allow: readonly string[]): boolean {
-  return allow.length === 0 || allow.some((p) => matchPattern(p.toLowerCase(), mac));
+  if (allow.length === 0) return true;
+  let verdicts = allowed.get(allow);
+  if (!verdicts) allowed.set(allow, (verdicts = new Map()));
+  return cached(verdicts, mac, () => allow.some((p) => matchPattern(p.toLowerCase(), mac)));
 }
 
 export function httpUrl(server: string, port: number, path: string): string {
@@ -59,11 +86,15 @@ export function ipxeScript(policy: DhcpPolicy, server: string): string {
  */
 export function firmwareFile(arch: number, policy: DhcpPolicy, settings: ClientSettings): string | undefined {
   const name = archName(arch);
-  const own = settings[bootFileKey(name)] ?? settings[CLIENT_BOOT_FILE_KEY] ?? policy.bootFiles[name];
+  const own = settings[archBootFileKey(name)] ?? settings[CLIENT_BOOT_FILE_KEY] ?? policy.bootFiles[name];
   if (own !== undefined) return own;
   const pxe = HTTP_TO_PXE_ARCH[arch];
   return pxe === undefined ? undefined : policy.bootFiles[archName(pxe)];
 }
+
+/** bootFileKey(name), computed once per arch name. */
+const bootFileKeys = new Map<string, string>();
+const archBootFileKey = (name: string): string => cached(bootFileKeys, name, () => bootFileKey(name));
 
 /** A PXE menu entry of LTSP's dnsmasq config (`pxe-service=`): boot type, arch (CSA), text, file. */
 export interface PxeService {

@@ -76,6 +76,10 @@ export function interfacesForPacket(ifaces: readonly ServedInterface[], src: str
     return near ? [near] : [];
   }
   if (src !== '0.0.0.0') return ifaces.filter((i) => inSubnet(src, i)).slice(0, 1);
-  // One reply per link: the first address of each interface.
-  return ifaces.filter((i, k) => ifaces.findIndex((j) => j.name === i.name) === k);
+  // One reply per link: the first address of each interface (worked out once per list; the
+  // caller only reads it).
+  let links = perLink.get(ifaces);
+  if (!links) perLink.set(ifaces, (links = ifaces.filter((i, k) => ifaces.findIndex((j) => j.name === i.name) === k)));
+  return links;
 }
+const perLink = new WeakMap<readonly ServedInterface[], ServedInterface[]>();

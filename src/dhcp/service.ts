@@ -88,7 +88,7 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
   const answered = m?.counter('ltsp_dhcp_replies_total', 'proxyDHCP replies sent (or decided in dry-run), by kind');
   const ignoredC = m?.counter('ltsp_dhcp_ignored_total', 'DHCP packets not answered');
   const badC = m?.counter('ltsp_dhcp_decode_errors_total', 'DHCP packets that could not be decoded');
-  const events = opts.events ?? (() => {});
+  const events = opts.events; // undefined: no event objects built at all
 
   if (cfg.dhcp.port !== 0 && cfg.dhcp.port === cfg.dhcp.pxePort) throw new Error(`dhcp: DHCP_PORT and PXE_PORT are both ${cfg.dhcp.port}; they must differ`);
   await assertPortFree(cfg.dhcp.port);
@@ -157,7 +157,7 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
         broadcastAddress: t.internal ? t.broadcast : undefined,
       });
       const bytes = encodeDhcp(buildReply(packet, d.reply));
-      report(facts, d, kind, `${t.name} ${server} → ${dest.address}:${dest.port}`, server);
+      report(facts, d, kind, t, dest, server);
       if (opts.dryRun) continue;
       perIface.get(t)![kind].send(bytes, dest.port, dest.address, (err) => {
         if (err) log.warn(`dhcp: send to ${dest.address}:${dest.port} via ${t.name} failed: ${err.message}`);
@@ -165,21 +165,32 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
     }
   }
 
-  function report(f: DhcpFacts, d: Decision, kind: PortKind, via?: string, server?: string): void {
-    const fields = { mac: f.mac, xid: f.xidHex, type: f.messageTypeName, port: ports[kind], arch: f.archName ?? null, ipxe: f.ipxe, decision: d.action, reason: d.reason };
+  /**
+   * The packet's log line, boot event and counters. This runs for every packet, so the log
+   * object and message are only built when their level is enabled, and the event only when
+   * someone listens.
+   */
+  function report(f: DhcpFacts, d: Decision, kind: PortKind, iface?: ServedInterface, dest?: { address: string; port: number }, server?: string): void {
     // The client's address, for joining TFTP/HTTP events: ciaddr, else the address it asks
     // the LAN's DHCP server for (option 50 of the REQUEST we leave to the router).
     const ip = f.ciaddr !== '0.0.0.0' ? f.ciaddr : f.requestedIp;
     if (d.action === 'ignore') {
       ignoredC?.inc({ port: kind });
-      log.debug(fields, `dhcp ${f.mac} ${f.xidHex} ${f.messageTypeName}: ignore: ${d.reason}`);
-      events({ time: Date.now(), service: 'dhcp', kind: 'ignore', mac: f.mac, ip, outcome: d.reason, detail: { xid: f.xidHex, port: ports[kind], arch: f.arch } });
+      if (log.isLevelEnabled('debug')) {
+        const fields = { mac: f.mac, xid: f.xidHex, type: f.messageTypeName, port: ports[kind], arch: f.archName ?? null, ipxe: f.ipxe, decision: d.action, reason: d.reason };
+        log.debug(fields, `dhcp ${f.mac} ${f.xidHex} ${f.messageTypeName}: ignore: ${d.reason}`);
+      }
+      events?.({ time: Date.now(), service: 'dhcp', kind: 'ignore', mac: f.mac, ip, outcome: d.reason, detail: { xid: f.xidHex, port: ports[kind], arch: f.arch } });
       return;
     }
     answered?.inc({ kind: d.kind });
-    const tag = `${f.archName}${f.ipxe ? ' iPXE' : ''}`;
-    log.info({ ...fields, kind: d.kind, file: d.bootFile, via, dryRun: opts.dryRun || undefined }, `dhcp ${f.mac} ${f.xidHex} ${tag} ${f.messageTypeName} → ${opts.dryRun ? 'would send ' : ''}${d.kind.toUpperCase()} ${d.reason} (${via})`);
-    events({ time: Date.now(), service: 'dhcp', kind: d.kind, mac: f.mac, ip, file: d.bootFile, outcome: 'ok', detail: { xid: f.xidHex, port: ports[kind], arch: f.arch, ipxe: f.ipxe, reason: d.reason, server, dryRun: opts.dryRun ?? false } });
+    if (log.isLevelEnabled('info')) {
+      const via = `${iface!.name} ${server} → ${dest!.address}:${dest!.port}`;
+      const tag = `${f.archName}${f.ipxe ? ' iPXE' : ''}`;
+      const fields = { mac: f.mac, xid: f.xidHex, type: f.messageTypeName, port: ports[kind], arch: f.archName ?? null, ipxe: f.ipxe, decision: d.action, reason: d.reason, kind: d.kind, file: d.bootFile, via, dryRun: opts.dryRun || undefined };
+      log.info(fields, `dhcp ${f.mac} ${f.xidHex} ${tag} ${f.messageTypeName} → ${opts.dryRun ? 'would send ' : ''}${d.kind.toUpperCase()} ${d.reason} (${via})`);
+    }
+    events?.({ time: Date.now(), service: 'dhcp', kind: d.kind, mac: f.mac, ip, file: d.bootFile, outcome: 'ok', detail: { xid: f.xidHex, port: ports[kind], arch: f.arch, ipxe: f.ipxe, reason: d.reason, server, dryRun: opts.dryRun ?? false } });
   }
 
   const listen = (s: Socket, kind: PortKind, iface?: ServedInterface) => {

@@ -116,7 +116,14 @@ export class Transfer {
     }
     const type = p.localAddress.includes(':') ? 'udp6' : 'udp4';
     this.socket = createSocket({ type });
-    this.socket.on('message', this.onMessage);
+    this.socket.on('message', (msg: Buffer) => {
+      // A bug here must end this transfer, not the process (nothing a client sends should throw).
+      try {
+        this.onMessage(msg);
+      } catch (err) {
+        this.finish('error', `internal error: ${(err as Error).message}`);
+      }
+    });
     this.socket.on('error', this.onSocketError);
   }
 

@@ -86,6 +86,12 @@ if (!existsSync(path.join(repo, 'dist', 'src', 'serve', 'sim-client.js'))) {
   process.exit(1);
 }
 
+/** What is measured, taken at the start (dist/ is shared: others may rebuild it during a run). */
+const BUILD = {
+  head: spawnSync('git', ['-C', repo, 'log', '-1', '--format=%h %cd', '--date=format:%Y-%m-%d %H:%M'], { encoding: 'utf8' }).stdout.trim(),
+  built: new Date(statSync(path.join(repo, 'dist', 'src', 'serve', 'daemon.js')).mtimeMs).toISOString().slice(0, 16),
+};
+
 const id = randomBytes(2).toString('hex');
 const NS = { srv: `lt-st-srv-${id}`, cli: `lt-st-cli-${id}` };
 const work = mkdtempSync(path.join(os.tmpdir(), 'ltsp-ts-bench-storm-'));
@@ -386,10 +392,8 @@ function report(runs) {
   console.log(`bench/storm: ${N} clients (${Math.ceil(N / 2)} OVMF UEFI PXE + ${Math.floor(N / 2)} BIOS PXE ROM), started over ${a['spread-ms']} ms, ${ROUNDS} round(s), in network namespaces (veth)`);
   console.log(`each: DISCOVER→OFFER + REQUEST 4011→ACK, TFTP ${1} MiB blksize ${BLKSIZE}, HTTP script + ${10} MiB kernel + ${5} MiB initrd on one keep-alive connection`);
   console.log(`node ${nodeV}, ${dnsV}, ${ngxV} (worker_processes ${a['nginx-workers']}), ${cpus} CPUs, client: ${a.workers} worker threads`);
-  const head = spawnSync('git', ['-C', repo, 'log', '-1', '--format=%h %cd', '--date=format:%Y-%m-%d %H:%M'], { encoding: 'utf8' }).stdout.trim();
-  const built = new Date(statSync(path.join(repo, 'dist', 'src', 'serve', 'daemon.js')).mtimeMs).toISOString().slice(0, 16);
   const tw = [...new Set(runs.filter((r) => r.name === 'ltsp-ts').map((r) => r.tftpWorkers ?? 'in-process'))].join('/');
-  console.log(`ltsp-ts: checkout ${head}, dist/ built ${built}Z, TFTP transfer worker threads: ${tw}`);
+  console.log(`ltsp-ts: checkout ${BUILD.head}, dist/ built ${BUILD.built}Z (at the start), TFTP transfer worker threads: ${tw}`);
   console.log('');
   const cols = ['server set', 'load', 'done', 'failed', 'total s', 'boot p50 s', 'boot p99 s', 'DHCP p50/p99 ms', 'TFTP p50/p99 ms', 'script p99 ms', 'kernel p50/p99 ms', 'initrd p50/p99 ms', 'DHCP resends', 'server CPU s', 'server RSS MiB', 'client CPU s', 'client ELD p99 ms'];
   console.log(`| ${cols.join(' | ')} |`);

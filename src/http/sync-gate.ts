@@ -16,23 +16,28 @@
  * every read through the thread pool for 10 s, i.e. most of the time under load, which is
  * exactly when the round trips cost most. A read that waited for the disk always shows up
  * in ru_inblock; a preempted one does not. The count is read only after a slow call (it
- * costs a getrusage), against the value seen at the previous slow call, so block reads by
- * other work in between (a cold TFTP file in the thread pool) close the gate too: when
- * unsure, go async. tmpfs never counts block reads, and never hits a disk either.
+ * costs a getrusage), against the value seen at the previous slow call (or the first
+ * call: module loading at start-up reads blocks too), so block reads by other work in
+ * between (a cold TFTP file in the thread pool) close the gate too: when unsure, go async.
+ * tmpfs never counts block reads, and never hits a disk either.
+ *
+ * The cool-off is 2 s: a cold file read sequentially then stalls the loop for one disk
+ * read at most every 2 s (well under 1% of the time), while pages evicted now and then
+ * (this machine's page cache shrinks under other work) no longer cost 10 s of thread-pool
+ * round trips each.
  */
 export class SyncGate {
   private offUntil = 0;
-  private blocksSeen: number;
+  /** ru_inblock at the first call or the last slow one (not at construction: start-up reads modules). */
+  private blocksSeen?: number;
 
   constructor(
     readonly slowMs = 2,
-    readonly coolOffMs = 10_000,
+    readonly coolOffMs = 2_000,
     private readonly now: () => number = () => performance.now(),
     /** Blocks the process has read from devices so far (getrusage ru_inblock). */
     private readonly blockReads: () => number = () => process.resourceUsage().fsRead,
-  ) {
-    this.blocksSeen = blockReads();
-  }
+  ) {}
 
   /** May the next small operation run synchronously? */
   allowed(): boolean {
@@ -41,6 +46,7 @@ export class SyncGate {
 
   /** Runs `fn` synchronously and times it; a slow call that hit the disk closes the gate for a while. */
   run<T>(fn: () => T): T {
+    this.blocksSeen ??= this.blockReads();
     const t0 = this.now();
     try {
       return fn();

@@ -12,6 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { curl, parseByteranges, rawRequest, startTestHttp, tempDir, type TestHttp } from './http-helpers.js';
 
 const { dir, cleanup } = tempDir('ltsp-http-');
@@ -342,11 +344,72 @@ describe('observability', () => {
     expect(t.metrics.render()).toMatch(/^ltsp_http_requests_in_flight\{route="file"\} 0$/m);
     expect((await curl(dir, [url('/ltsp/big.img')])).body.equals(big)).toBe(true);
   });
+  it('the node:http fast path and the fastify file route answer alike (a %-encoded name takes fastify)', async () => {
+    // '%2E' forces the request through fastify's router; the plain name takes the fast path.
+    const pairs: [string[], string[]][] = [
+      [[url('/ltsp/x86_64/vmlinuz')], [url('/ltsp/x86_64/vmlinu%7A')]],
+      [['-r', '5-9,20-29', url('/ltsp/x86_64/vmlinuz')], ['-r', '5-9,20-29', url('/ltsp/x86_64%2Fvmlinuz')]],
+      [['-I', url('/ltsp/x86_64/vmlinuz')], ['-I', url('/ltsp/x86_64%2Fvmlinuz')]],
+      [[url('/ltsp/no-such-file')], [url('/ltsp/no-such-fil%65')]],
+      [['-I', url('/ltsp/no-such-file')], ['-I', url('/ltsp/no-such-fil%65')]],
+      [[url('/ltsp/escape')], [url('/ltsp/escap%65')]],
+      [[url('/ltsp/x86_64')], [url('/ltsp/x86_6%34')]],
+    ];
+    const comparable = (h: Record<string, string>) => {
+      const { date: _d, ...rest } = h;
+      // multipart boundaries are random per response
+      return { ...rest, 'content-type': rest['content-type']?.replace(/boundary=\w+/, 'boundary=B') };
+    };
+    for (const [fast, slow] of pairs) {
+      const before = t.events.length;
+      const a = await curl(dir, fast);
+      const b = await curl(dir, slow);
+      expect(a.status, fast.join(' ')).toBe(b.status);
+      expect(comparable(a.headers), fast.join(' ')).toEqual(comparable(b.headers));
+      const boundary = (r: typeof a) => /boundary=(\w+)/.exec(r.headers['content-type'] ?? '')?.[1];
+      const body = (r: typeof a) => (boundary(r) ? r.body.toString('latin1').split(boundary(r)!).join('B') : r.body.toString('latin1'));
+      expect(body(a), fast.join(' ')).toBe(body(b));
+      for (let i = 0; i < 100 && t.events.length < before + 2; i++) await new Promise((r) => setTimeout(r, 10));
+      const [ea, eb] = t.events.slice(before);
+      expect(ea?.file).toBe(eb?.file);
+      expect(ea?.outcome).toBe(eb?.outcome);
+      expect(ea?.bytes).toBe(eb?.bytes);
+      expect(ea?.detail).toEqual(eb?.detail);
+    }
+  });
   it('unknown routes are 404, other methods are not served', async () => {
     expect((await curl(dir, [url('/nope')])).status).toBe(404);
     const post = await curl(dir, ['-X', 'POST', '--data', 'x', url('/ltsp/big.img')]);
     expect([404, 405]).toContain(post.status);
     const del = await curl(dir, ['-X', 'DELETE', url('/ltsp/big.img')]);
     expect([404, 405]).toContain(del.status);
+  });
+});
+
+describe('access log', () => {
+  it('one pino line per request (client, method, path, status, bytes, ms, range), 403 at warn, flushed by close()', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const own = await startTestHttp({ tftpDir, baseDir }, {}, { log: pino({ level: 'info' }, sink) });
+    const access = () => lines.filter((l) => l.method !== undefined);
+    try {
+      await curl(dir, ['-r', '0-99', `${own.base}/ltsp/x86_64/vmlinuz`]); // fast path
+      await curl(dir, [`${own.base}/ltsp/escap%65`]); // fastify route, refused
+      for (let i = 0; i < 200 && access().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(access()[0]).toMatchObject({ level: 30, client: '127.0.0.1', method: 'GET', path: '/ltsp/x86_64/vmlinuz', status: 206, bytes: 100, range: 'bytes=0-99', msg: 'GET /ltsp/x86_64/vmlinuz 206' });
+      expect(typeof access()[0]!.ms).toBe('number');
+      expect(access()[1]).toMatchObject({ level: 40, path: '/ltsp/escap%65', status: 403, reason: 'symlink leaves the root' });
+      await curl(dir, [`${own.base}/ltsp/empty`]);
+    } finally {
+      await own.server.close();
+    }
+    // the last line was still waiting for its batch: close() wrote it
+    expect(access()[2]).toMatchObject({ path: '/ltsp/empty', status: 200, bytes: 0 });
+    expect(access()).toHaveLength(3);
   });
 });

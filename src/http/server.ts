@@ -7,11 +7,15 @@
  *   GET /metrics, GET /healthz
  *
  * File bodies bypass fastify's reply pipeline (reply.hijack()) and go through our own
- * sender (file-sender.ts): large pooled reads written straight to the response. Every
- * request gets one access-log line and metrics from a single hook on the raw response's
- * 'close'; file, image and script requests also emit a BootEvent.
+ * sender (file-sender.ts): large pooled reads written straight to the response. Plain
+ * GET/HEAD requests for files under /ltsp/ do not enter fastify at all: a node:http
+ * request handler in front of it (`fileFastPath`) answers them with the same code the
+ * fastify file route runs, and hands everything else to fastify. Every request gets one
+ * access-log line and metrics from the raw response's 'close' (access-log.ts); file, image
+ * and script requests also emit a BootEvent.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Config, LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
@@ -22,6 +26,7 @@ import { serveFile } from './serve-file.js';
 import { imageTokensFromConfig, type ImageTokens } from './image-token.js';
 import { inSubnets, parseSubnets, unmapIPv4 } from './client-subnet.js';
 import { ipxeScriptProvider } from './script-provider.js';
+import { clientIp, requestRecorder, type RouteLabel, type Track } from './access-log.js';
 
 /** What a script generator learns about the request. */
 export interface ScriptRequest {
@@ -61,20 +66,6 @@ export interface HttpServer {
   tokens: ImageTokens;
 }
 
-type RouteLabel = 'script' | 'image' | 'file' | 'metrics' | 'healthz' | 'other';
-
-/** Per-request bookkeeping shared by the handlers and the logging hook. */
-interface Track {
-  start: bigint;
-  route: RouteLabel;
-  /** Body bytes written by our own sender (hijacked replies). */
-  bytes?: number;
-  /** File name relative to the route root, for boot events. */
-  file?: string;
-  outcome?: string;
-  reason?: string;
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     track: Track;
@@ -90,15 +81,18 @@ export function normaliseMac(s: string): string | undefined {
 }
 
 /** Path part of the raw request URL, without query string. */
-function rawPath(req: FastifyRequest): string {
-  const url = req.raw.url ?? '/';
+function rawPath(req: IncomingMessage): string {
+  const url = req.url ?? '/';
   const q = url.indexOf('?');
   return q < 0 ? url : url.slice(0, q);
 }
 
-function clientIp(req: FastifyRequest): string {
-  return unmapIPv4(req.raw.socket.remoteAddress ?? '');
-}
+/**
+ * Paths the fast path may take: exactly those fastify routes to the `/ltsp/*` file route
+ * and that need no decoding. Anything with `%`, unusual characters or of unusual length
+ * goes through fastify (same handler, fastify's routing decides).
+ */
+const FAST_PATH = /^\/ltsp\/[A-Za-z0-9._~+\/-]{1,1024}$/;
 
 /**
  * Host and base URL as the client reached us. OVMF HTTP Boot sends `Host:` without the
@@ -125,10 +119,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const script: ScriptProvider | undefined =
     opts.script ?? (loaded ? ipxeScriptProvider(typeof loaded === 'function' ? loaded : () => loaded, log) : undefined);
 
-  const mRequests = metrics.counter('ltsp_http_requests_total', 'HTTP requests answered, by route and status');
-  const mBytes = metrics.counter('ltsp_http_response_bytes_total', 'HTTP response body bytes sent, by route and status');
-  const mInFlight = metrics.gauge('ltsp_http_requests_in_flight', 'HTTP requests being answered, by route');
-
   const tftpRoot = new Root(config.tftpDir);
   const ltspDir = path.join(config.tftpDir, 'ltsp');
   const imagesRoot = new Root(path.join(config.baseDir, 'images'));
@@ -138,7 +128,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     log.warn('http.images is on but http.imagesAllow is empty: every image request will be refused');
   }
 
+  const recorder = requestRecorder(log, metrics, events);
   const app = Fastify({
+    // The same server settings fastify applies to a server it creates itself (lib/server.js).
+    serverFactory: (handler) => {
+      const server = createServer((req, res) => {
+        if (!fileFastPath(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = 65_000;
+      server.requestTimeout = 0;
+      server.setTimeout(0);
+      return server;
+    },
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
@@ -152,76 +153,85 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
 
   app.addHook('onRequest', (req, reply, done) => {
     const route = (req.routeOptions.config as { label?: RouteLabel } | undefined)?.label ?? 'other';
-    req.track = { start: process.hrtime.bigint(), route };
-    mInFlight.inc({ route });
-    reply.raw.once('close', () => finished(req, reply));
+    req.track = recorder.begin(req.raw, reply.raw, route, () =>
+      Number(reply.getHeader('content-length') ?? reply.raw.getHeader('content-length') ?? 0),
+    );
     done();
   });
 
-  /** Access log line, metrics and boot event once the response is over (or aborted). */
-  function finished(req: FastifyRequest, reply: FastifyReply): void {
-    const t = req.track;
-    const res = reply.raw;
-    const ms = Number(process.hrtime.bigint() - t.start) / 1e6;
-    const status = res.statusCode;
-    const bytes = t.bytes ?? (req.method === 'HEAD' ? 0 : Number(reply.getHeader('content-length') ?? res.getHeader('content-length') ?? 0));
-    const aborted = !res.writableFinished;
-    mInFlight.dec({ route: t.route });
-    mRequests.inc({ route: t.route, status });
-    mBytes.inc({ route: t.route, status }, bytes);
-    const line = {
-      client: clientIp(req),
-      method: req.method,
-      path: req.raw.url,
-      status,
-      bytes,
-      ms: Math.round(ms * 1000) / 1000,
-      range: req.headers.range,
-      ua: req.headers['user-agent'],
-      ...(aborted ? { aborted: true } : {}),
-      ...(t.reason ? { reason: t.reason } : {}),
-    };
-    const quiet = t.route === 'metrics' || t.route === 'healthz';
-    if (status === 403) log.warn(line, `${req.method} ${line.path} ${status}`);
-    else if (quiet) log.debug(line, `${req.method} ${line.path} ${status}`);
-    else log.info(line, `${req.method} ${line.path} ${status}`);
-    if (t.route === 'file' || t.route === 'image' || t.route === 'script') {
-      try {
-        events({
-          time: Date.now(),
-          service: 'http',
-          kind: 'request',
-          ip: line.client,
-          file: t.file ?? req.raw.url,
-          bytes,
-          durationMs: ms,
-          outcome: aborted ? 'aborted' : (t.outcome ?? (status < 400 ? 'ok' : 'error')),
-          detail: { status, method: req.method, range: req.headers.range, reason: t.reason },
-        });
-      } catch (err) {
-        log.error({ err }, 'boot event sink failed');
-      }
+  /** Hands a confined file to serveFile and records the outcome (raw response, no fastify). */
+  async function sendFile(res: ServerResponse, req: IncomingMessage, t: Track, file: OpenedFile): Promise<void> {
+    try {
+      // serveFile fills the track (bytes, outcome, reason) before the response ends.
+      await serveFile(req, res, file, t);
+    } catch (err) {
+      log.error({ err, file: file.path }, 'file send failed');
+      t.reason = (err as Error).message;
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
     }
   }
 
-  /** Hands a confined file to serveFile and records the outcome. */
-  async function sendFile(req: FastifyRequest, reply: FastifyReply, file: OpenedFile): Promise<void> {
-    reply.hijack();
-    try {
-      // serveFile fills req.track (bytes, outcome, reason) before the response ends.
-      await serveFile(req.raw, reply.raw, file, req.track);
-    } catch (err) {
-      log.error({ err, file: file.path }, 'file send failed');
-      req.track.reason = (err as Error).message;
-      if (!reply.raw.headersSent) reply.raw.writeHead(500).end();
-      else reply.raw.destroy();
-    }
+  /** A short text reply as fastify sends one (`reply.type(text/plain).send(text)`), on the raw response. */
+  function textRaw(res: ServerResponse, t: Track, status: number, text: string, head: boolean): void {
+    const body = Buffer.from(text);
+    t.bytes = head ? 0 : body.length;
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
+    res.end(head ? undefined : body);
+  }
+
+  /** A refusal as `refuse` below sends it, on the raw response. */
+  function refuseRaw(res: ServerResponse, t: Track, status: number, reason: string, head: boolean): void {
+    t.reason = reason;
+    t.outcome = 'refused';
+    textRaw(res, t, status, `${reason}\n`, head);
   }
 
   function refuse(req: FastifyRequest, reply: FastifyReply, status: number, reason: string): FastifyReply {
     req.track.reason = reason;
     req.track.outcome = 'refused';
     return reply.code(status).type('text/plain; charset=utf-8').send(`${reason}\n`);
+  }
+
+  /**
+   * GET/HEAD of a file under TFTP_DIR/ltsp (`rest`: the raw path after `/ltsp/`), for the
+   * fast path and the fastify route alike. Never rejects: an unexpected error is a 500.
+   */
+  async function answerFile(req: IncomingMessage, res: ServerResponse, t: Track, rest: string): Promise<void> {
+    t.file = rest;
+    let file: OpenedFile;
+    try {
+      const parts = safeComponents(rest);
+      t.file = parts.join('/');
+      file = await openInside(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside);
+    } catch (err) {
+      if (err instanceof PathRefused) return refuseRaw(res, t, err.status, err.reason, req.method === 'HEAD');
+      log.error({ err, path: req.url }, 'request failed');
+      t.reason = (err as Error).message;
+      if (!res.headersSent) textRaw(res, t, 500, 'internal error\n', req.method === 'HEAD');
+      else res.destroy();
+      return;
+    }
+    return sendFile(res, req, t, file);
+  }
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+
+  /**
+   * node:http request handler in front of fastify: answers plain file GET/HEADs itself
+   * (no routing, hooks, per-request child logger or reply objects), returns false for
+   * everything else. While closing, fastify answers (503).
+   */
+  function fileFastPath(req: IncomingMessage, res: ServerResponse): boolean {
+    if (closing || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    const p = rawPath(req);
+    if (!FAST_PATH.test(p) || p === '/ltsp/ltsp.ipxe' || p.startsWith('/ltsp/images/')) return false;
+    void answerFile(req, res, recorder.begin(req, res, 'file'), p.slice('/ltsp/'.length));
+    return true;
   }
 
   // --- the iPXE script -------------------------------------------------------------
@@ -240,7 +250,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (!script) {
         // No generator wired in: serve a static ltsp.ipxe like `ltsp ipxe` writes it.
         try {
-          return await sendFile(req, reply, await openInside(tftpRoot, ltspDir, ['ltsp.ipxe'], config.tftp.followSymlinksOutside));
+          const file = await openInside(tftpRoot, ltspDir, ['ltsp.ipxe'], config.tftp.followSymlinksOutside);
+          reply.hijack();
+          return await sendFile(reply.raw, req.raw, req.track, file);
         } catch (err) {
           if (err instanceof PathRefused) return refuse(req, reply, err.status, err.reason);
           throw err;
@@ -248,7 +260,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       }
       const sock = req.raw.socket;
       const reached = reachedAs(req.headers.host, sock.localAddress ?? '127.0.0.1', sock.localPort ?? config.http.port);
-      const text = await script({ clientIp: clientIp(req), mac, ...reached });
+      const text = await script({ clientIp: clientIp(req.raw), mac, ...reached });
       return reply
         .header('cache-control', 'no-store')
         .type('text/plain; charset=utf-8')
@@ -262,10 +274,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     url: '/ltsp/images/*',
     config: { label: 'image' },
     handler: async (req, reply) => {
-      const rest = rawPath(req).slice('/ltsp/images/'.length);
+      const rest = rawPath(req.raw).slice('/ltsp/images/'.length);
       req.track.file = `images/${rest}`;
       if (!config.http.images) return refuse(req, reply, 403, 'images over HTTP are off (http.images)');
-      const ip = clientIp(req);
+      const ip = clientIp(req.raw);
       if (!inSubnets(ip, allow.subnets)) return refuse(req, reply, 403, `client ${ip} not in http.imagesAllow`);
       let parts: string[];
       try {
@@ -280,7 +292,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const check = tokens.verify(m[1]!, ip, typeof q.token === 'string' ? q.token : undefined);
       if (!check.ok) return refuse(req, reply, 403, `image token ${check.reason}`);
       try {
-        return await sendFile(req, reply, await openInside(imagesRoot, imagesRoot.dir, parts, false));
+        const file = await openInside(imagesRoot, imagesRoot.dir, parts, false);
+        reply.hijack();
+        return await sendFile(reply.raw, req.raw, req.track, file);
       } catch (err) {
         if (err instanceof PathRefused) return refuse(req, reply, err.status, err.reason);
         throw err;
@@ -294,16 +308,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     url: '/ltsp/*',
     config: { label: 'file' },
     handler: async (req, reply) => {
-      const rest = rawPath(req).slice('/ltsp/'.length);
-      req.track.file = rest;
-      try {
-        const parts = safeComponents(rest);
-        req.track.file = parts.join('/');
-        return await sendFile(req, reply, await openInside(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside));
-      } catch (err) {
-        if (err instanceof PathRefused) return refuse(req, reply, err.status, err.reason);
-        throw err;
-      }
+      reply.hijack();
+      await answerFile(req.raw, reply.raw, req.track, rawPath(req.raw).slice('/ltsp/'.length));
     },
   });
 
@@ -333,6 +339,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     tokens,
     close: async () => {
       await app.close();
+      recorder.flush();
     },
   };
 }

@@ -1,0 +1,134 @@
+/**
+ * The HTTP service's per-request record: one access-log line, the request/byte/in-flight
+ * metrics and (for file, image and script requests) a BootEvent, all taken from the raw
+ * response's 'close' event so that hijacked, fast-path and fastify replies are counted the
+ * same way, aborted ones included.
+ *
+ * Access lines are handed to pino in batches (at most `batchMs` late). pino's async
+ * destination writes each line it is given while idle with its own fs.write, i.e. a
+ * thread-pool round trip per request; lines given in one go share one write. On a busy
+ * 2-vCPU server those round trips cost more CPU than the request itself (measured with
+ * bench/http.mjs, 128 KiB ranges). nginx's `access_log ... buffer= flush=` trades the
+ * same way. Lines keep their order; pino's `time` is when the batch was written, `ms` is
+ * the request's own duration.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log.js';
+import type { BootEventSink } from '../events.js';
+import type { MetricsRegistry } from '../metrics.js';
+import { unmapIPv4 } from './client-subnet.js';
+
+export type RouteLabel = 'script' | 'image' | 'file' | 'metrics' | 'healthz' | 'other';
+
+/** Per-request bookkeeping shared by the handlers and the access log. */
+export interface Track {
+  start: bigint;
+  route: RouteLabel;
+  /** Body bytes written by our own sender or refusal (raw replies). */
+  bytes?: number;
+  /** File name relative to the route root, for boot events. */
+  file?: string;
+  outcome?: string;
+  reason?: string;
+}
+
+export interface RequestRecorder {
+  /**
+   * Starts the record of one request; it is completed when `res` closes. `bodyBytes` gives
+   * the body size of replies not sent by our own code (fastify's Content-Length).
+   */
+  begin(req: IncomingMessage, res: ServerResponse, route: RouteLabel, bodyBytes?: () => number): Track;
+  /** Writes the pending access lines now (server close). */
+  flush(): void;
+}
+
+type Level = 'info' | 'warn' | 'debug';
+
+export function clientIp(req: IncomingMessage): string {
+  return unmapIPv4(req.socket.remoteAddress ?? '');
+}
+
+/** Batches of at most this many lines (a burst does not wait for the timer). */
+const BATCH_MAX = 256;
+
+export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: BootEventSink, batchMs = 20): RequestRecorder {
+  const mRequests = metrics.counter('ltsp_http_requests_total', 'HTTP requests answered, by route and status');
+  const mBytes = metrics.counter('ltsp_http_response_bytes_total', 'HTTP response body bytes sent, by route and status');
+  const mInFlight = metrics.gauge('ltsp_http_requests_in_flight', 'HTTP requests being answered, by route');
+
+  let pending: { level: Level; line: object; msg: string }[] = [];
+  let timer: NodeJS.Timeout | undefined;
+
+  function flush(): void {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const lines = pending;
+    pending = [];
+    for (const p of lines) log[p.level](p.line, p.msg);
+  }
+
+  function queue(level: Level, line: object, msg: string): void {
+    pending.push({ level, line, msg });
+    if (pending.length >= BATCH_MAX) flush();
+    else if (!timer) timer = setTimeout(flush, batchMs).unref();
+  }
+
+  function finished(req: IncomingMessage, res: ServerResponse, t: Track, bodyBytes?: () => number): void {
+    const ms = Number(process.hrtime.bigint() - t.start) / 1e6;
+    const status = res.statusCode;
+    const method = req.method ?? '';
+    const bytes = t.bytes ?? (method === 'HEAD' || !bodyBytes ? 0 : bodyBytes());
+    const aborted = !res.writableFinished;
+    mInFlight.dec({ route: t.route });
+    mRequests.inc({ route: t.route, status });
+    mBytes.inc({ route: t.route, status }, bytes);
+    const quiet = t.route === 'metrics' || t.route === 'healthz';
+    const level: Level = status === 403 ? 'warn' : quiet ? 'debug' : 'info';
+    const wantEvent = t.route === 'file' || t.route === 'image' || t.route === 'script';
+    if (!wantEvent && !log.isLevelEnabled(level)) return;
+    const client = clientIp(req);
+    const path = req.url;
+    if (log.isLevelEnabled(level)) {
+      const line = {
+        client,
+        method,
+        path,
+        status,
+        bytes,
+        ms: Math.round(ms * 1000) / 1000,
+        range: req.headers.range,
+        ua: req.headers['user-agent'],
+        ...(aborted ? { aborted: true } : {}),
+        ...(t.reason ? { reason: t.reason } : {}),
+      };
+      queue(level, line, `${method} ${path} ${status}`);
+    }
+    if (wantEvent) {
+      try {
+        events({
+          time: Date.now(),
+          service: 'http',
+          kind: 'request',
+          ip: client,
+          file: t.file ?? path,
+          bytes,
+          durationMs: ms,
+          outcome: aborted ? 'aborted' : (t.outcome ?? (status < 400 ? 'ok' : 'error')),
+          detail: { status, method, range: req.headers.range, reason: t.reason },
+        });
+      } catch (err) {
+        log.error({ err }, 'boot event sink failed');
+      }
+    }
+  }
+
+  return {
+    begin(req, res, route, bodyBytes) {
+      const t: Track = { start: process.hrtime.bigint(), route };
+      mInFlight.inc({ route });
+      res.once('close', () => finished(req, res, t, bodyBytes));
+      return t;
+    },
+    flush,
+  };
+}

@@ -36,6 +36,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LTSP_DNSMASQ_PXE } from './ltsp-dnsmasq.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, '..', 'dist');
@@ -300,24 +301,7 @@ function cpuSeconds(pid) {
 const DNSMASQ_CONF = `port=0
 log-facility=${path.join(work, 'dnsmasq.log')}
 dhcp-range=set:proxy,10.77.0.0,proxy,255.255.255.0
-dhcp-match=set:X86PC,option:client-arch,0
-dhcp-match=set:X86-64_EFI,option:client-arch,7
-dhcp-match=set:X86-64_EFI,option:client-arch,9
-dhcp-match=set:ipxe-http,175,19
-dhcp-match=set:ipxe-menu,175,39
-dhcp-match=set:ipxe-pxe,175,33
-dhcp-match=set:ipxe-bzimage,175,24
-dhcp-match=set:ipxe-efi,175,36
-tag-if=set:ipxe,tag:ipxe-http,tag:ipxe-menu,tag:ipxe-pxe,tag:ipxe-bzimage
-tag-if=set:ipxe,tag:ipxe-http,tag:ipxe-menu,tag:ipxe-efi
-pxe-service=tag:proxy,tag:!ipxe,X86PC,"undionly.kpxe",ltsp/undionly.kpxe
-pxe-service=tag:proxy,tag:!ipxe,X86-64_EFI,"snponly.efi",ltsp/snponly.efi
-pxe-service=tag:proxy,tag:ipxe,X86PC,"ltsp.ipxe",ltsp/ltsp.ipxe
-pxe-service=tag:proxy,tag:ipxe,X86-64_EFI,"ltsp.ipxe",ltsp/ltsp.ipxe
-dhcp-boot=tag:!ipxe,tag:X86PC,ltsp/undionly.kpxe
-dhcp-boot=tag:!ipxe,tag:X86-64_EFI,ltsp/snponly.efi
-dhcp-boot=tag:ipxe,ltsp/ltsp.ipxe
-`;
+${LTSP_DNSMASQ_PXE}`;
 
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 

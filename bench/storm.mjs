@@ -45,6 +45,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { treeStats } from './proc-stats.mjs';
+import { LTSP_DNSMASQ_PXE } from './ltsp-dnsmasq.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.join(here, '..');
@@ -170,24 +171,7 @@ enable-tftp
 tftp-root=${tftpDir}
 tftp-max=${N + 50}
 dhcp-range=set:proxy,10.93.0.0,proxy,255.255.0.0
-dhcp-match=set:X86PC,option:client-arch,0
-dhcp-match=set:X86-64_EFI,option:client-arch,7
-dhcp-match=set:X86-64_EFI,option:client-arch,9
-dhcp-match=set:ipxe-http,175,19
-dhcp-match=set:ipxe-menu,175,39
-dhcp-match=set:ipxe-pxe,175,33
-dhcp-match=set:ipxe-bzimage,175,24
-dhcp-match=set:ipxe-efi,175,36
-tag-if=set:ipxe,tag:ipxe-http,tag:ipxe-menu,tag:ipxe-pxe,tag:ipxe-bzimage
-tag-if=set:ipxe,tag:ipxe-http,tag:ipxe-menu,tag:ipxe-efi
-pxe-service=tag:proxy,tag:!ipxe,X86PC,"undionly.kpxe",ltsp/undionly.kpxe
-pxe-service=tag:proxy,tag:!ipxe,X86-64_EFI,"snponly.efi",ltsp/snponly.efi
-pxe-service=tag:proxy,tag:ipxe,X86PC,"ltsp.ipxe",ltsp/ltsp.ipxe
-pxe-service=tag:proxy,tag:ipxe,X86-64_EFI,"ltsp.ipxe",ltsp/ltsp.ipxe
-dhcp-boot=tag:!ipxe,tag:X86PC,ltsp/undionly.kpxe
-dhcp-boot=tag:!ipxe,tag:X86-64_EFI,ltsp/snponly.efi
-dhcp-boot=tag:ipxe,ltsp/ltsp.ipxe
-`;
+${LTSP_DNSMASQ_PXE}`;
 
 const nginxConf = (tftpDir) => `worker_processes ${a['nginx-workers']};
 daemon off;

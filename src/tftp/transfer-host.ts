@@ -64,9 +64,16 @@ export class InProcessHost implements TransferHost {
     });
     this.transfers.set(id, t);
     if (!this.ticker) {
+      // Timers run before the poll phase: after an event-loop stall, ticking right here would
+      // re-send the window of every transfer whose ACK is already waiting in its socket, and
+      // those spurious bursts feed the next stall. setImmediate runs after the poll phase has
+      // read the pending ACKs (which re-arm the deadlines), so only transfers that really lost
+      // a packet retransmit.
       this.ticker = setInterval(() => {
-        const now = Date.now();
-        for (const tr of this.transfers.values()) tr.tick(now);
+        setImmediate(() => {
+          const now = Date.now();
+          for (const tr of this.transfers.values()) tr.tick(now);
+        });
       }, spec.tickMs);
       this.ticker.unref();
     }

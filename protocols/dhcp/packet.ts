@@ -101,16 +101,34 @@ export function ipToString(b: Uint8Array, off = 0): string {
 
 /** Dotted quad → 4 bytes; throws DhcpEncodeError on anything else. */
 export function ipToBytes(ip: string): Uint8Array {
-  const parts = ip.split('.');
-  if (parts.length !== 4) throw new DhcpEncodeError(`not an IPv4 address: '${ip}'`);
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    const n = Number(p);
-    if (!/^\d{1,3}$/.test(p) || n > 255) throw new DhcpEncodeError(`not an IPv4 address: '${ip}'`);
-    out[i] = n;
-  }
+  writeIp(out, 0, ip);
   return out;
+}
+
+/**
+ * Writes a dotted quad (four groups of 1–3 decimal digits, each ≤ 255) at `off`, parsed by
+ * hand: this runs four times per encoded packet.
+ */
+function writeIp(out: Uint8Array, off: number, ip: string): void {
+  let part = 0;
+  let digits = 0;
+  let n = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i < ip.length ? ip.charCodeAt(i) : 46; // the end closes the last group like a '.'
+    if (c === 46) {
+      if (digits === 0 || n > 255 || part > 3) throw new DhcpEncodeError(`not an IPv4 address: '${ip}'`);
+      out[off + part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      n = n * 10 + (c - 48);
+      digits++;
+    } else {
+      throw new DhcpEncodeError(`not an IPv4 address: '${ip}'`);
+    }
+  }
+  if (part !== 4) throw new DhcpEncodeError(`not an IPv4 address: '${ip}'`);
 }
 
 /** Bytes up to the first NUL, as latin1 (one char per byte, lossless). */
@@ -285,21 +303,25 @@ function writeHeader(p: DhcpPacket, out: Uint8Array): void {
   dv.setUint32(4, p.xid >>> 0);
   dv.setUint16(8, p.secs & 0xffff);
   dv.setUint16(10, p.flags & 0xffff);
-  out.set(ipToBytes(p.ciaddr), 12);
-  out.set(ipToBytes(p.yiaddr), 16);
-  out.set(ipToBytes(p.siaddr), 20);
-  out.set(ipToBytes(p.giaddr), 24);
+  writeIp(out, 12, p.ciaddr);
+  writeIp(out, 16, p.yiaddr);
+  writeIp(out, 20, p.siaddr);
+  writeIp(out, 24, p.giaddr);
   if (p.chaddr.length > 16) throw new DhcpEncodeError(`chaddr is ${p.chaddr.length} bytes, the field holds 16`);
   out.set(p.chaddr, 28);
   dv.setUint32(236, MAGIC_COOKIE);
 }
 
 function textField(s: string, size: number, what: string): Uint8Array {
-  const b = Buffer.from(s, 'latin1');
-  if (b.length > size) throw new DhcpEncodeError(`${what} '${s}' is longer than ${size} bytes`);
   const out = new Uint8Array(size);
-  out.set(b);
+  writeText(out, 0, s, size, what);
   return out;
+}
+
+/** `s` as latin1 (one byte per char, its low 8 bits, as Buffer's 'latin1') at `off`; the rest of the field stays zero. */
+function writeText(out: Uint8Array, off: number, s: string, size: number, what: string): void {
+  if (s.length > size) throw new DhcpEncodeError(`${what} '${s}' is longer than ${size} bytes`);
+  for (let i = 0; i < s.length; i++) out[off + i] = s.charCodeAt(i) & 0xff;
 }
 
 /** The decoded layout still describes these options exactly (same codes, same lengths)? */
@@ -392,8 +414,8 @@ function encodeCanonical(p: DhcpPacket, opts: EncodeOptions): Uint8Array {
   const size = Math.max(minSize, areas[0]!.end);
   const out = new Uint8Array(size);
   writeHeader(p, out);
-  out.set(textField(p.file, FILE_SIZE, 'file'), FILE_OFFSET);
-  out.set(textField(p.sname, SNAME_SIZE, 'sname'), SNAME_OFFSET);
+  writeText(out, FILE_OFFSET, p.file, FILE_SIZE, 'file');
+  writeText(out, SNAME_OFFSET, p.sname, SNAME_SIZE, 'sname');
   if (overload) out.set([OPT_OVERLOAD, 1, overload], OPTIONS_OFFSET);
 
   let a = 0;
@@ -407,7 +429,7 @@ function encodeCanonical(p: DhcpPacket, opts: EncodeOptions): Uint8Array {
       const n = Math.min(255, o.data.length - off, area.end - area.pos - 3);
       out[area.pos] = o.code;
       out[area.pos + 1] = n;
-      out.set(o.data.subarray(off, off + n), area.pos + 2);
+      out.set(n === o.data.length ? o.data : o.data.subarray(off, off + n), area.pos + 2);
       area.pos += 2 + n;
       off += n;
     } while (off < o.data.length);

@@ -7,7 +7,7 @@
  * boot events, an aborted download.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync, utimesSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
@@ -383,6 +383,46 @@ describe('observability', () => {
     expect([404, 405]).toContain(post.status);
     const del = await curl(dir, ['-X', 'DELETE', url('/ltsp/big.img')]);
     expect([404, 405]).toContain(del.status);
+  });
+});
+
+describe('a file replaced on disk', () => {
+  it('a download in flight keeps the old bytes; the next request gets the new file (open-file cache)', async () => {
+    const size = 24 * 1024 * 1024; // far more than the server reads ahead plus the socket buffers
+    const v1 = randomBytes(size);
+    const v2 = Buffer.alloc(size, 0x42);
+    const name = join(tftpDir, 'ltsp', 'replaced.img');
+    writeFileSync(name, v1);
+    try {
+      expect((await curl(dir, ['-r', '0-9', url('/ltsp/replaced.img')])).body.equals(v1.subarray(0, 10))).toBe(true); // now cached
+      const got: Buffer[] = [];
+      let n = 0;
+      const done = new Promise<Buffer>((resolve, reject) => {
+        const s = connect(t.server.port, '127.0.0.1', () => s.write('GET /ltsp/replaced.img HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+        s.on('data', (d: Buffer) => {
+          got.push(d);
+          n += d.length;
+          if (n > 0 && got.length === 1) {
+            // first bytes are in: stop reading, replace the file, then read on
+            s.pause();
+            writeFileSync(name + '.tmp', v2);
+            renameSync(name + '.tmp', name);
+            setTimeout(() => s.resume(), 50);
+          }
+        });
+        s.on('end', () => resolve(Buffer.concat(got)));
+        s.on('error', reject);
+        setTimeout(() => reject(new Error('download did not finish')), 20_000);
+      });
+      const raw = await done;
+      const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+      expect(body.length).toBe(size);
+      expect(body.equals(v1)).toBe(true);
+      const next = await curl(dir, ['-r', '0-9', url('/ltsp/replaced.img')]);
+      expect(next.body.equals(v2.subarray(0, 10))).toBe(true);
+    } finally {
+      rmSync(name, { force: true });
+    }
   });
 });
 

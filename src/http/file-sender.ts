@@ -10,7 +10,6 @@
  * BUFFERS_PER_RESPONSE × CHUNK.
  */
 import { read, readSync } from 'node:fs';
-import { closeQuietly } from './safe-path.js';
 import { fsSyncGate, SYNC_READ_MAX } from './sync-gate.js';
 import type { ServerResponse } from 'node:http';
 
@@ -52,12 +51,13 @@ export interface SendProgress {
 }
 
 /**
- * Writes `segments` of the file open as `fd` to `res` (headers already set by the caller),
- * then ends the response and closes `fd`. Resolves when done, when the client went away
+ * Writes `segments` of the open `file` to `res` (headers already set by the caller), then
+ * ends the response and closes the file. Resolves when done, when the client went away
  * (outcome 'aborted') or on a read error (the connection is destroyed: the status line
  * has already gone out).
  */
-export function sendSegments(fd: number, segments: Segment[], res: ServerResponse, progress: SendProgress = {}): Promise<SendResult> {
+export function sendSegments(file: { fd: number; close(): void }, segments: Segment[], res: ServerResponse, progress: SendProgress = {}): Promise<SendResult> {
+  const fd = file.fd;
   return new Promise((resolve) => {
     let seg = 0;
     let pos = segments.length > 0 && !Buffer.isBuffer(segments[0]) ? (segments[0] as { start: number }).start : 0;
@@ -73,7 +73,7 @@ export function sendSegments(fd: number, segments: Segment[], res: ServerRespons
       if (finished) return;
       finished = true;
       res.off('close', onClose);
-      closeQuietly(fd);
+      file.close();
       for (const b of free) giveBuffer(b);
       free.length = 0;
       progress.outcome = outcome;

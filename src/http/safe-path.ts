@@ -61,12 +61,14 @@ export class Root {
   }
 }
 
-/** An opened, confined regular file. The caller owns `fd` and must close it. */
+/** An opened, confined regular file. The caller must `close()` it exactly once when done. */
 export interface OpenedFile {
   fd: number;
   /** Real path of the opened file (symlinks resolved). */
   path: string;
   stat: Stats;
+  /** Closes the descriptor (or releases it to open-file-cache.ts, which then owns it). */
+  close: () => void;
 }
 
 /**
@@ -103,7 +105,13 @@ export async function openInside(root: Root, base: string, parts: string[], foll
     if (!followOutside && !isInside(rootReal, real)) throw new PathRefused(403, 'symlink leaves the root');
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new PathRefused(404, 'not a regular file');
-    return { fd, path: real, stat };
+    let closed = false;
+    const close = () => {
+      // idempotent: a second close(2) could hit a descriptor number reused meanwhile
+      if (!closed) closeQuietly(fd);
+      closed = true;
+    };
+    return { fd, path: real, stat, close };
   } catch (err) {
     closeQuietly(fd);
     throw err instanceof PathRefused ? err : refusal(err);

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { decide, etagOf, lastModifiedOf, multipartPlan, type ConditionalHeaders } from './http-range.js';
-import { closeQuietly, type OpenedFile } from './safe-path.js';
+import type { OpenedFile } from './safe-path.js';
 import { sendSegments, type Segment, type SendProgress, type SendResult } from './file-sender.js';
 
 
@@ -55,11 +55,11 @@ function headersOnly(res: ServerResponse, progress: SendProgress, status: number
 }
 
 /**
- * Serves an opened, confined regular file (safe-path.ts openInside); closes its fd.
+ * Serves an opened, confined regular file (safe-path.ts openInside); closes it when done.
  */
 export async function serveFile(req: IncomingMessage, res: ServerResponse, file: OpenedFile, progress: SendProgress = {}): Promise<FileOutcome> {
   const head = req.method === 'HEAD';
-  const { fd, stat: st } = file;
+  const st = file.stat;
   const facts = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
   const type = contentTypeOf(file.path);
   const validators = { etag: etagOf(facts), 'last-modified': lastModifiedOf(facts), 'accept-ranges': 'bytes' };
@@ -68,14 +68,14 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, file:
   let segments: Segment[];
   switch (d.status) {
     case 304:
-      closeQuietly(fd);
+      file.close();
       res.writeHead(304, validators);
       return headersOnly(res, progress, 304);
     case 412:
-      closeQuietly(fd);
+      file.close();
       return plain(res, progress, 412, 'precondition failed', validators, head);
     case 416:
-      closeQuietly(fd);
+      file.close();
       return plain(res, progress, 416, 'range not satisfiable', { ...validators, 'content-range': `bytes */${st.size}` }, head);
     case 200:
       res.writeHead(200, { ...validators, 'content-type': type, 'content-length': st.size });
@@ -106,9 +106,9 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, file:
     }
   }
   if (head) {
-    closeQuietly(fd);
+    file.close();
     return headersOnly(res, progress, d.status);
   }
-  const sent = await sendSegments(fd, segments, res, progress);
+  const sent = await sendSegments(file, segments, res, progress);
   return { status: d.status, bytes: sent.bytes, outcome: sent.outcome, reason: sent.error?.message };
 }

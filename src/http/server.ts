@@ -21,7 +21,8 @@ import type { Config, LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { noEvents, type BootEventSink } from '../events.js';
 import { MetricsRegistry } from '../metrics.js';
-import { PathRefused, Root, openInside, safeComponents, type OpenedFile } from './safe-path.js';
+import { PathRefused, Root, safeComponents, type OpenedFile } from './safe-path.js';
+import { OpenFileCache } from './open-file-cache.js';
 import { serveFile } from './serve-file.js';
 import { imageTokensFromConfig, type ImageTokens } from './image-token.js';
 import { inSubnets, parseSubnets, unmapIPv4 } from './client-subnet.js';
@@ -129,6 +130,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
 
   const recorder = requestRecorder(log, metrics, events);
+  const files = new OpenFileCache();
   const app = Fastify({
     // The same server settings fastify applies to a server it creates itself (lib/server.js).
     serverFactory: (handler) => {
@@ -169,6 +171,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       t.reason = (err as Error).message;
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
+    } finally {
+      file.close(); // no-op when serveFile closed it
     }
   }
 
@@ -203,7 +207,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     try {
       const parts = safeComponents(rest);
       t.file = parts.join('/');
-      file = await openInside(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside);
+      file = await files.open(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside);
     } catch (err) {
       if (err instanceof PathRefused) return refuseRaw(res, t, err.status, err.reason, req.method === 'HEAD');
       log.error({ err, path: req.url }, 'request failed');
@@ -250,7 +254,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (!script) {
         // No generator wired in: serve a static ltsp.ipxe like `ltsp ipxe` writes it.
         try {
-          const file = await openInside(tftpRoot, ltspDir, ['ltsp.ipxe'], config.tftp.followSymlinksOutside);
+          const file = await files.open(tftpRoot, ltspDir, ['ltsp.ipxe'], config.tftp.followSymlinksOutside);
           reply.hijack();
           return await sendFile(reply.raw, req.raw, req.track, file);
         } catch (err) {
@@ -292,7 +296,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const check = tokens.verify(m[1]!, ip, typeof q.token === 'string' ? q.token : undefined);
       if (!check.ok) return refuse(req, reply, 403, `image token ${check.reason}`);
       try {
-        const file = await openInside(imagesRoot, imagesRoot.dir, parts, false);
+        const file = await files.open(imagesRoot, imagesRoot.dir, parts, false);
         reply.hijack();
         return await sendFile(reply.raw, req.raw, req.track, file);
       } catch (err) {
@@ -340,6 +344,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     close: async () => {
       await app.close();
       recorder.flush();
+      files.clear();
     },
   };
 }

@@ -3,7 +3,7 @@
  * RFC 4578, PXE 2.1, iPXE). Every accessor returns undefined when the option is absent
  * or its value is malformed; the raw bytes stay in packet.options either way.
  */
-import { getOption, ipToBytes, ipToString, type DhcpPacket } from './packet.js';
+import { HEX_BYTE, getOption, ipToBytes, ipToString, type DhcpPacket } from './packet.js';
 import { parsePxeOptions, type PxeOptions } from './pxe.js';
 import { parseIpxeOptions, type IpxeOptions } from './ipxe.js';
 import { parseSubOptions, type SubOption } from './tlv.js';
@@ -101,7 +101,10 @@ export function readU32(b: Uint8Array | undefined): number | undefined {
 }
 
 export function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+  if (b.length > 64) return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += HEX_BYTE[b[i]!];
+  return s;
 }
 
 // --------------------------------------------------------------------- value writers

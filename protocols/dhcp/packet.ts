@@ -134,6 +134,7 @@ function writeIp(out: Uint8Array, off: number, ip: string): void {
 /** Bytes up to the first NUL, as latin1 (one char per byte, lossless). */
 export function fieldText(b: Uint8Array): string {
   const nul = b.indexOf(0);
+  if (nul === 0) return ''; // the usual case in requests: no Buffer for it
   return Buffer.from(b.buffer, b.byteOffset, nul < 0 ? b.length : nul).toString('latin1');
 }
 
@@ -143,12 +144,15 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Two lower-case hex digits per byte value. */
+export const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 /** "aa:bb:cc:dd:ee:ff" from the first `hlen` bytes of chaddr (capped at 16). */
 export function macOf(p: Pick<DhcpPacket, 'chaddr' | 'hlen'>): string {
   const n = Math.min(p.hlen, 16, p.chaddr.length);
-  const parts: string[] = [];
-  for (let i = 0; i < n; i++) parts.push(p.chaddr[i]!.toString(16).padStart(2, '0'));
-  return parts.join(':');
+  let s = n > 0 ? HEX_BYTE[p.chaddr[0]!]! : '';
+  for (let i = 1; i < n; i++) s += `:${HEX_BYTE[p.chaddr[i]!]}`;
+  return s;
 }
 
 export function getOption(p: Pick<DhcpPacket, 'options'>, code: number): Uint8Array | undefined {
@@ -221,6 +225,12 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+function optionList(chunks: Chunks): DhcpOption[] {
+  const out: DhcpOption[] = [];
+  for (const [code, parts] of chunks) out.push({ code, data: concat(parts) });
+  return out;
+}
+
 /** Decodes a DHCP/BOOTP UDP payload. Throws only DhcpDecodeError. */
 export function decodeDhcp(input: Uint8Array): DhcpPacket {
   if (!(input instanceof Uint8Array)) throw new DhcpDecodeError('truncated', 'not a byte array');
@@ -270,7 +280,7 @@ export function decodeDhcp(input: Uint8Array): DhcpPacket {
     chaddr: buf.slice(28, 44),
     sname: overload & 2 ? '' : fieldText(snameRaw),
     file: overload & 1 ? '' : fieldText(fileRaw),
-    options: [...chunks].map(([code, parts]) => ({ code, data: concat(parts) })),
+    options: optionList(chunks),
     wire,
   };
 }

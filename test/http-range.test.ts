@@ -191,12 +191,46 @@ describe('SyncGate', () => {
     const gate = new SyncGate(2, 10_000, () => now, () => blocks);
     gate.run(() => (now += 30));
     expect(gate.allowed()).toBe(true);
-    // block reads by other work since the last slow call count against the next slow one
+    // block reads by other work just before a slow call count against it
+    now += 50;
     blocks += 8;
     gate.run(() => (now += 1));
     expect(gate.allowed()).toBe(true); // fast calls never look
     gate.run(() => (now += 3));
     expect(gate.allowed()).toBe(false);
+  });
+  it('block reads older than baselineMs are not blamed on a later slow call', () => {
+    let now = 0;
+    let blocks = 0;
+    const gate = new SyncGate(2, 200, () => now, () => blocks, 10_000, 100);
+    gate.run(() => (now += 0.1));
+    blocks += 16; // an evicted page re-read by a fast call
+    gate.run(() => (now += 0.1));
+    now += 500;
+    gate.run(() => (now += 5)); // preempted, long after
+    expect(gate.allowed()).toBe(true);
+  });
+  it('cool-off: 200 ms after an isolated disk read, doubling while reads keep coming, reset when they stop', () => {
+    let now = 0;
+    let blocks = 0;
+    const gate = new SyncGate(2, 200, () => now, () => blocks, 1000, 100);
+    const diskRead = () => gate.run(() => ((now += 5), (blocks += 8)));
+    const closedFor = () => {
+      let ms = 0;
+      while (!gate.allowed()) (now += 1), ms++;
+      return ms;
+    };
+    diskRead();
+    expect(closedFor()).toBe(200);
+    diskRead(); // right after the cool-off: still cold
+    expect(closedFor()).toBe(400);
+    diskRead();
+    expect(closedFor()).toBe(800);
+    diskRead();
+    expect(closedFor()).toBe(1000); // capped
+    now += 5000; // quiet for a while
+    diskRead();
+    expect(closedFor()).toBe(200);
   });
   it('a throwing call is still timed and rethrown', () => {
     let now = 0;

@@ -14,7 +14,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import type { BootEventSink } from '../events.js';
+import { noEvents, type BootEventSink } from '../events.js';
 import type { MetricsRegistry } from '../metrics.js';
 import { unmapIPv4 } from './client-subnet.js';
 
@@ -84,7 +84,7 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
     mBytes.inc({ route: t.route, status }, bytes);
     const quiet = t.route === 'metrics' || t.route === 'healthz';
     const level: Level = status === 403 ? 'warn' : quiet ? 'debug' : 'info';
-    const wantEvent = t.route === 'file' || t.route === 'image' || t.route === 'script';
+    const wantEvent = events !== noEvents && (t.route === 'file' || t.route === 'image' || t.route === 'script');
     if (!wantEvent && !log.isLevelEnabled(level)) return;
     const client = clientIp(req);
     const path = req.url;

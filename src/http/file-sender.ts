@@ -57,6 +57,11 @@ export interface SendProgress {
  * has already gone out).
  */
 export function sendSegments(file: { fd: number; close(): void }, segments: Segment[], res: ServerResponse, progress: SendProgress = {}): Promise<SendResult> {
+  const one = segments.length === 1 ? segments[0]! : undefined;
+  if (one && !Buffer.isBuffer(one) && one.end - one.start + 1 <= SYNC_READ_MAX && fsSyncGate.allowed()) {
+    const sent = sendSmall(file, one, res, progress);
+    if (sent) return sent;
+  }
   const fd = file.fd;
   return new Promise((resolve) => {
     let seg = 0;
@@ -161,5 +166,47 @@ export function sendSegments(file: { fd: number; close(): void }, segments: Segm
       if (!finished && !reading && seg >= segments.length && writesPending === 0) finish('ok');
     };
     pump();
+  });
+}
+
+/**
+ * One small range (an iPXE/HTTP Boot range request, a script-sized file): one synchronous
+ * pread into a pooled buffer, then the body goes out with `res.end` in the same turn as
+ * the headers (one writev), no pipeline state. Returns undefined, having sent nothing,
+ * when the read came up short (the file shrank): the general path then deals with it.
+ */
+function sendSmall(file: { fd: number; close(): void }, r: { start: number; end: number }, res: ServerResponse, progress: SendProgress): Promise<SendResult> | undefined {
+  const want = r.end - r.start + 1;
+  const b = takeBuffer();
+  let n: number;
+  try {
+    n = fsSyncGate.run(() => readSync(file.fd, b, 0, want, r.start));
+  } catch (err) {
+    giveBuffer(b);
+    file.close();
+    Object.assign(progress, { bytes: 0, outcome: 'error', reason: (err as Error).message });
+    res.destroy(err as Error);
+    return Promise.resolve({ bytes: 0, outcome: 'error', error: err as Error });
+  }
+  if (n !== want) {
+    giveBuffer(b);
+    return undefined;
+  }
+  file.close();
+  progress.bytes = n;
+  progress.outcome = 'ok';
+  return new Promise((resolve) => {
+    // 'finish': the kernel has the bytes, the buffer may be reused. 'close' without
+    // 'finish': the client went away; the socket may still hold the buffer, leave it to the GC.
+    const onClose = () => {
+      progress.outcome = 'aborted';
+      resolve({ bytes: n, outcome: 'aborted' });
+    };
+    res.once('close', onClose);
+    res.end(b.subarray(0, n), () => {
+      res.off('close', onClose);
+      giveBuffer(b);
+      resolve({ bytes: n, outcome: 'ok' });
+    });
   });
 }

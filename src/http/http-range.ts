@@ -1,7 +1,7 @@
 /**
  * Pure HTTP decisions for static files: Range parsing (RFC 9110 §14), validators (ETag,
  * Last-Modified) and the conditional-request order of RFC 9110 §13.2.2. No I/O here: the
- * file server (file-route.ts) feeds in the request headers and the file's stat facts and
+ * file server (serve-file.ts) feeds in the request headers and the file's stat facts and
  * gets back what to send.
  */
 
@@ -126,8 +126,7 @@ export type Decision =
  * What to answer for a GET/HEAD of a file, in the order RFC 9110 §13.2.2 prescribes:
  * If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since, then Range + If-Range.
  */
-export function decide(h: ConditionalHeaders, f: FileFacts): Decision {
-  const etag = etagOf(f);
+export function decide(h: ConditionalHeaders, f: FileFacts, etag = etagOf(f)): Decision {
   const mtimeSec = Math.floor(f.mtimeMs / 1000);
   if (h['if-match'] !== undefined) {
     if (!strongMatch(h['if-match'], etag)) return { status: 412 };

@@ -57,7 +57,8 @@ export class OpenFileCache {
    * exactly once), served from the cache when the path still names the cached file.
    */
   async open(root: Root, base: string, parts: string[], followOutside: boolean): Promise<OpenedFile> {
-    const joined = path.join(base, ...parts);
+    // parts come from safeComponents (no '', '.', '..'), base is normalised: a plain join is path.join
+    const joined = base.endsWith('/') ? path.join(base, ...parts) : `${base}/${parts.join('/')}`;
     const key = `${followOutside ? '1' : '0'}${root.dir}\0${joined}`;
     const e = this.entries.get(key);
     if (e && fsSyncGate.allowed()) {

@@ -2,10 +2,11 @@
  * Answers GET/HEAD for one already-confined file path: validators, conditional requests,
  * single and multipart ranges, then the body through file-sender.ts.
  */
+import type { Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { decide, etagOf, lastModifiedOf, multipartPlan, type ConditionalHeaders } from './http-range.js';
+import { decide, etagOf, lastModifiedOf, multipartPlan, type ConditionalHeaders, type FileFacts } from './http-range.js';
 import type { OpenedFile } from './safe-path.js';
 import { sendSegments, type Segment, type SendProgress, type SendResult } from './file-sender.js';
 
@@ -54,16 +55,40 @@ function headersOnly(res: ServerResponse, progress: SendProgress, status: number
   return { status, bytes: 0, outcome: 'ok' };
 }
 
+/** What a file's responses share, derived from its stat and name. */
+interface FileMeta {
+  facts: FileFacts;
+  etag: string;
+  lastModified: string;
+  type: string;
+}
+
+/**
+ * Per Stats object: open-file-cache.ts hands out the same Stats (and path) for as long as
+ * the file is unchanged, so repeated requests skip the date formatting and hex strings.
+ */
+const metaOf = new WeakMap<Stats, FileMeta>();
+
+function fileMeta(file: OpenedFile): FileMeta {
+  let m = metaOf.get(file.stat);
+  if (!m) {
+    const st = file.stat;
+    const facts = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+    m = { facts, etag: etagOf(facts), lastModified: lastModifiedOf(facts), type: contentTypeOf(file.path) };
+    metaOf.set(st, m);
+  }
+  return m;
+}
+
 /**
  * Serves an opened, confined regular file (safe-path.ts openInside); closes it when done.
  */
 export async function serveFile(req: IncomingMessage, res: ServerResponse, file: OpenedFile, progress: SendProgress = {}): Promise<FileOutcome> {
   const head = req.method === 'HEAD';
   const st = file.stat;
-  const facts = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
-  const type = contentTypeOf(file.path);
-  const validators = { etag: etagOf(facts), 'last-modified': lastModifiedOf(facts), 'accept-ranges': 'bytes' };
-  const d = decide(req.headers as ConditionalHeaders, facts);
+  const { facts, etag, lastModified, type } = fileMeta(file);
+  const validators = { etag, 'last-modified': lastModified, 'accept-ranges': 'bytes' };
+  const d = decide(req.headers as ConditionalHeaders, facts, etag);
 
   let segments: Segment[];
   switch (d.status) {
@@ -78,14 +103,16 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, file:
       file.close();
       return plain(res, progress, 416, 'range not satisfiable', { ...validators, 'content-range': `bytes */${st.size}` }, head);
     case 200:
-      res.writeHead(200, { ...validators, 'content-type': type, 'content-length': st.size });
+      res.writeHead(200, { etag, 'last-modified': lastModified, 'accept-ranges': 'bytes', 'content-type': type, 'content-length': st.size });
       segments = st.size > 0 ? [{ start: 0, end: st.size - 1 }] : [];
       break;
     case 206: {
       if (d.ranges.length === 1) {
         const r = d.ranges[0]!;
         res.writeHead(206, {
-          ...validators,
+          etag,
+          'last-modified': lastModified,
+          'accept-ranges': 'bytes',
           'content-type': type,
           'content-length': r.end - r.start + 1,
           'content-range': `bytes ${r.start}-${r.end}/${st.size}`,

@@ -32,6 +32,25 @@ class Metric {
 export type Counter = Pick<Metric, 'inc' | 'get'>;
 export type Gauge = Pick<Metric, 'inc' | 'dec' | 'set' | 'get'>;
 
+/** One series (label set) of a counter or gauge. */
+export interface Series {
+  inc(by?: number): void;
+  dec(by?: number): void;
+}
+
+/**
+ * A handle on one series whose key is built once: for per-request/per-packet hot paths
+ * (building the key sorts and escapes the labels on every inc).
+ */
+export function seriesOf(metric: Counter | Gauge, labels: Labels = {}): Series {
+  if (metric instanceof Metric) {
+    const k = key(labels);
+    const v = metric.values;
+    return { inc: (by = 1) => v.set(k, (v.get(k) ?? 0) + by), dec: (by = 1) => v.set(k, (v.get(k) ?? 0) - by) };
+  }
+  return { inc: (by = 1) => metric.inc(labels, by), dec: (by = 1) => metric.inc(labels, -by) };
+}
+
 export class MetricsRegistry {
   private readonly metrics = new Map<string, Metric>();
 

@@ -254,3 +254,28 @@ describe('SyncGate', () => {
     expect(gate.allowed()).toBe(true);
   });
 });
+
+describe('seriesOf (metrics handle used by the HTTP access log)', () => {
+  it('counts into the same series as inc(labels), rendered identically', async () => {
+    const { MetricsRegistry, seriesOf } = await import('../src/metrics.js');
+    const a = new MetricsRegistry();
+    const b = new MetricsRegistry();
+    const ca = a.counter('x_total', 'x');
+    const ga = a.gauge('y', 'y');
+    const s = seriesOf(ca, { status: 200, route: 'file' });
+    s.inc();
+    s.inc(41);
+    const g = seriesOf(ga, { route: 'file' });
+    g.inc();
+    g.inc();
+    g.dec();
+    b.counter('x_total', 'x').inc({ route: 'file', status: 200 }, 42);
+    b.gauge('y', 'y').inc({ route: 'file' });
+    expect(a.render()).toBe(b.render());
+    expect(ca.get({ route: 'file', status: 200 })).toBe(42);
+    // any other Counter implementation still works through inc()
+    const seen: number[] = [];
+    seriesOf({ inc: (_l, by = 1) => void seen.push(by), get: () => 0 }, {}).dec(3);
+    expect(seen).toEqual([-3]);
+  });
+});

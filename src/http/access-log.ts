@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { noEvents, type BootEventSink } from '../events.js';
-import type { MetricsRegistry } from '../metrics.js';
+import { seriesOf, type MetricsRegistry, type Series } from '../metrics.js';
 import { unmapIPv4 } from './client-subnet.js';
 
 export type RouteLabel = 'script' | 'image' | 'file' | 'metrics' | 'healthz' | 'other';
@@ -56,6 +56,20 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
   const mBytes = metrics.counter('ltsp_http_response_bytes_total', 'HTTP response body bytes sent, by route and status');
   const mInFlight = metrics.gauge('ltsp_http_requests_in_flight', 'HTTP requests being answered, by route');
 
+  const inFlight = new Map<RouteLabel, Series>();
+  const answered = new Map<string, { requests: Series; bytes: Series }>();
+  const inFlightOf = (route: RouteLabel): Series => {
+    let s = inFlight.get(route);
+    if (!s) inFlight.set(route, (s = seriesOf(mInFlight, { route })));
+    return s;
+  };
+  const answeredOf = (route: RouteLabel, status: number) => {
+    const k = `${route} ${status}`;
+    let s = answered.get(k);
+    if (!s) answered.set(k, (s = { requests: seriesOf(mRequests, { route, status }), bytes: seriesOf(mBytes, { route, status }) }));
+    return s;
+  };
+
   let pending: { level: Level; line: object; msg: string }[] = [];
   let timer: NodeJS.Timeout | undefined;
 
@@ -79,9 +93,10 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
     const method = req.method ?? '';
     const bytes = t.bytes ?? (method === 'HEAD' || !bodyBytes ? 0 : bodyBytes());
     const aborted = !res.writableFinished;
-    mInFlight.dec({ route: t.route });
-    mRequests.inc({ route: t.route, status });
-    mBytes.inc({ route: t.route, status }, bytes);
+    inFlightOf(t.route).dec();
+    const a = answeredOf(t.route, status);
+    a.requests.inc();
+    a.bytes.inc(bytes);
     const quiet = t.route === 'metrics' || t.route === 'healthz';
     const level: Level = status === 403 ? 'warn' : quiet ? 'debug' : 'info';
     const wantEvent = events !== noEvents && (t.route === 'file' || t.route === 'image' || t.route === 'script');
@@ -125,7 +140,7 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
   return {
     begin(req, res, route, bodyBytes) {
       const t: Track = { start: process.hrtime.bigint(), route };
-      mInFlight.inc({ route });
+      inFlightOf(route).inc();
       res.once('close', () => finished(req, res, t, bodyBytes));
       return t;
     },

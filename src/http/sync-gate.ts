@@ -14,38 +14,39 @@
  * Why the block count: on a loaded machine a page-cache read is often slow only because
  * the thread was preempted mid-call. Closing the gate then (as a plain timer did) sent
  * every read through the thread pool for 10 s, i.e. most of the time under load, which is
- * exactly when the round trips cost most. A read that waited for the disk always shows up
- * in ru_inblock; a preempted one does not. The count is compared only after a slow call
- * (a getrusage costs µs), so block reads by other work just before (a cold TFTP file in
- * the thread pool) close the gate too: when unsure, go async. tmpfs never counts block
- * reads, and never hits a disk either.
+ * exactly when the round trips cost most. A read that waited for the disk shows up in
+ * ru_inblock; a preempted one does not. The count is taken around each call (getrusage,
+ * ~1 µs), so a slow call is blamed only for block reads made during it: on this machine a
+ * hot file loses page-cache pages all the time (the 1 GiB bench file re-read ~6 MB/s from
+ * disk under 128 KiB random ranges), and with a looser attribution (block reads of the
+ * last 100 ms) preempted calls were blamed for them and the gate was closed most of the
+ * time. Block reads by other threads during the call (a cold TFTP file in the thread pool)
+ * still count: when unsure, go async. tmpfs never counts block reads, and never hits a
+ * disk either.
  *
- * Attribution: the block count is refreshed at the start of a call when it is older than
- * `baselineMs`, so a slow call is blamed only on block reads of the last ~100 ms (this
- * machine's page cache loses a few pages of a hot file now and then; those re-reads used
- * to be blamed on the next preempted call, seconds later).
+ * Slow means over `slowMs` = 10 ms: a stall firmware never notices (DHCP and TFTP clients
+ * wait a second or more), well above what a page-cache miss costs on this VM's disk
+ * (0.2-1 ms, p99 0.8 ms, measured at low load; under load preemption on top made some
+ * exceed 2 ms and close the gate), and within what a seek on a spinning disk costs, where
+ * the gate matters.
  *
- * Cool-off: `coolOffMs` (200 ms) after an isolated disk read, doubling up to `maxCoolOffMs`
- * while disk reads keep coming right after each cool-off (a cold file being read), back
- * to the minimum once they stop. A cold file then stalls the loop for one read at most
- * every few seconds, while a stray evicted page costs 200 ms of thread-pool round trips,
- * not 10 s.
+ * Cool-off: `coolOffMs` (200 ms) after an isolated slow disk read, doubling up to
+ * `maxCoolOffMs` while slow disk reads keep coming right after each cool-off (a cold file
+ * being read), back to the minimum once they stop. A cold file then stalls the loop for
+ * one read at most every few seconds, while a stray evicted page costs 200 ms of
+ * thread-pool round trips, not 10 s.
  */
 export class SyncGate {
   private offUntil = -Infinity;
   private coolOff: number;
-  /** ru_inblock at `blocksAt` (refreshed lazily: at start-up modules are read from disk). */
-  private blocksSeen?: number;
-  private blocksAt = 0;
 
   constructor(
-    readonly slowMs = 2,
+    readonly slowMs = 10,
     readonly coolOffMs = 200,
     private readonly now: () => number = () => performance.now(),
     /** Blocks the process has read from devices so far (getrusage ru_inblock). */
     private readonly blockReads: () => number = () => process.resourceUsage().fsRead,
     readonly maxCoolOffMs = 10_000,
-    readonly baselineMs = 100,
   ) {
     this.coolOff = coolOffMs;
   }
@@ -55,23 +56,15 @@ export class SyncGate {
     return this.now() >= this.offUntil;
   }
 
-  /** Runs `fn` synchronously and times it; a slow call that hit the disk closes the gate for a while. */
+  /** Runs `fn` synchronously and times it; a slow call that read from the disk closes the gate for a while. */
   run<T>(fn: () => T): T {
+    const blocks = this.blockReads();
     const t0 = this.now();
-    if (this.blocksSeen === undefined || t0 - this.blocksAt > this.baselineMs) {
-      this.blocksSeen = this.blockReads();
-      this.blocksAt = t0;
-    }
     try {
       return fn();
     } finally {
       const t1 = this.now();
-      if (t1 - t0 > this.slowMs) {
-        const blocks = this.blockReads();
-        if (blocks !== this.blocksSeen) this.close(t1);
-        this.blocksSeen = blocks;
-        this.blocksAt = t1;
-      }
+      if (t1 - t0 > this.slowMs && this.blockReads() !== blocks) this.close(t1);
     }
   }
 

@@ -322,10 +322,11 @@ try {
   writeFileSync(path.join(work, 'dnsmasq.conf'), DNSMASQ_CONF);
   writeFileSync(path.join(work, 'ltsp.conf'), '# empty: LTSP defaults\n');
   const dnsmasqVersion = sh('dnsmasq', '--version').split('\n')[0];
+  const loadAtStart = loadAverage();
   const res = { 'ltsp-ts': [], dnsmasq: [] };
   for (let r = 0; r < ROUNDS; r++) for (const n of r % 2 ? ['dnsmasq', 'ltsp-ts'] : ['ltsp-ts', 'dnsmasq']) res[n].push(await round(n));
   const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
-  console.log(`proxyDHCP DISCOVER→OFFER, ${CLIENTS} clients, ${RATE} req/s for ${SECONDS} s after ${WARMUP} s warm-up, ${ROUNDS} rounds each${NICE === undefined ? '' : `, nice ${NICE}`} (node ${process.version}, ${dnsmasqVersion}; load average ${loadAverage()})`);
+  console.log(`proxyDHCP DISCOVER→OFFER, ${CLIENTS} clients, ${RATE} req/s for ${SECONDS} s after ${WARMUP} s warm-up, ${ROUNDS} rounds each${NICE === undefined ? '' : `, nice ${NICE}`} (node ${process.version}, ${dnsmasqVersion}; load average at the start ${loadAtStart})`);
   console.log('server      round   sent  answered  lost   rate/s   p50 ms   p99 ms   max ms   server cpu s  µs/req');
   for (const [n, rs] of Object.entries(res)) {
     rs.forEach((x, i) => console.log(`${n.padEnd(10)} ${String(i + 1).padStart(5)} ${String(x.sent).padStart(7)} ${String(x.answered).padStart(8)} ${String(x.lost).padStart(5)} ${fmt(x.rate, 0).padStart(8)} ${fmt(x.p50, 3).padStart(8)} ${fmt(x.p99, 3).padStart(8)} ${fmt(x.max, 3).padStart(8)} ${fmt(x.cpu).padStart(13)} ${fmt(x.usPerReq, 1).padStart(7)}`));

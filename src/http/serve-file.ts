@@ -31,8 +31,11 @@ export function contentTypeOf(file: string): string {
   return TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
 }
 
-/** A short text answer (errors, refusals); `progress` is filled before the response ends. */
-function plain(
+/**
+ * A short text answer (errors, refusals: `body` plus a newline, as the fastify routes send
+ * them); `progress` is filled (outcome 'refused', reason `body`) before the response ends.
+ */
+export function plain(
   res: ServerResponse,
   progress: SendProgress,
   status: number,

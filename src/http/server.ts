@@ -23,7 +23,7 @@ import { noEvents, type BootEventSink } from '../events.js';
 import { MetricsRegistry } from '../metrics.js';
 import { PathRefused, Root, safeComponents, type OpenedFile } from './safe-path.js';
 import { OpenFileCache } from './open-file-cache.js';
-import { serveFile } from './serve-file.js';
+import { plain, serveFile } from './serve-file.js';
 import { imageTokensFromConfig, type ImageTokens } from './image-token.js';
 import { inSubnets, parseSubnets, unmapIPv4 } from './client-subnet.js';
 import { ipxeScriptProvider } from './script-provider.js';
@@ -176,21 +176,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     }
   }
 
-  /** A short text reply as fastify sends one (`reply.type(text/plain).send(text)`), on the raw response. */
-  function textRaw(res: ServerResponse, t: Track, status: number, text: string, head: boolean): void {
-    const body = Buffer.from(text);
-    t.bytes = head ? 0 : body.length;
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length });
-    res.end(head ? undefined : body);
-  }
-
-  /** A refusal as `refuse` below sends it, on the raw response. */
-  function refuseRaw(res: ServerResponse, t: Track, status: number, reason: string, head: boolean): void {
-    t.reason = reason;
-    t.outcome = 'refused';
-    textRaw(res, t, status, `${reason}\n`, head);
-  }
-
   function refuse(req: FastifyRequest, reply: FastifyReply, status: number, reason: string): FastifyReply {
     req.track.reason = reason;
     req.track.outcome = 'refused';
@@ -209,11 +194,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       t.file = parts.join('/');
       file = await files.open(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside);
     } catch (err) {
-      if (err instanceof PathRefused) return refuseRaw(res, t, err.status, err.reason, req.method === 'HEAD');
+      // the same text reply as `refuse` below, on the raw response
+      if (err instanceof PathRefused) return void plain(res, t, err.status, err.reason, {}, req.method === 'HEAD');
       log.error({ err, path: req.url }, 'request failed');
+      if (!res.headersSent) {
+        plain(res, t, 500, 'internal error', {}, req.method === 'HEAD');
+        t.outcome = 'error';
+      } else res.destroy();
       t.reason = (err as Error).message;
-      if (!res.headersSent) textRaw(res, t, 500, 'internal error\n', req.method === 'HEAD');
-      else res.destroy();
       return;
     }
     return sendFile(res, req, t, file);

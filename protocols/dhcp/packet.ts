@@ -169,7 +169,8 @@ export function setOption(p: Pick<DhcpPacket, 'options'>, code: number, data: Ui
 
 // ---------------------------------------------------------------------------- decode
 
-type Chunks = Map<number, Uint8Array[]>;
+/** Per code: its one fragment (the usual case: no array for it), or every fragment in order (RFC 3396). */
+type Chunks = Map<number, Uint8Array | Uint8Array[]>;
 
 /**
  * Walks one option area [start, end). END is required in the options field; in an
@@ -203,17 +204,19 @@ function parseArea(buf: Uint8Array, start: number, end: number, what: string, en
       );
     }
     items.push({ code, len });
-    let list = chunks.get(code);
-    if (!list) chunks.set(code, (list = []));
-    list.push(buf.subarray(i + 2, i + 2 + len));
+    const frag = buf.subarray(i + 2, i + 2 + len);
+    const had = chunks.get(code);
+    if (had === undefined) chunks.set(code, frag);
+    else if (Array.isArray(had)) had.push(frag);
+    else chunks.set(code, [had, frag]);
     i += 2 + len;
   }
   if (endRequired) throw new DhcpDecodeError('no-end', `${what}: no END option (255)`, end);
   return { items, trailing: new Uint8Array(0) };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!.slice();
+function concat(parts: Uint8Array | Uint8Array[]): Uint8Array {
+  if (!Array.isArray(parts)) return parts.slice();
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);

@@ -17,7 +17,7 @@ import { DhcpDecodeError, buildReply, classify, decodeDhcp, encodeDhcp, type Dhc
 import type { LoadedConfig } from '../config/index.js';
 import type { BootEventSink } from '../events.js';
 import type { Logger } from '../log.js';
-import type { MetricsRegistry } from '../metrics.js';
+import { seriesOf, type Counter, type MetricsRegistry, type Series } from '../metrics.js';
 import { decide, type Decision } from './decide.js';
 import { replyDestination } from './destination.js';
 import { interfacesForPacket, servedInterfaces, type ServedInterface } from './interfaces.js';
@@ -46,6 +46,21 @@ export interface DhcpService {
 
 type PortKind = 'dhcp' | 'pxe';
 const RCVBUF = 4 * 1024 * 1024;
+
+/**
+ * inc() of a counter's series by an id of its label values, each series' key built once
+ * (seriesOf): the registry sorts and escapes labels on every plain inc(), per packet here.
+ * The label values are few (ports, message types, reply kinds), so are the series.
+ */
+function counting(metric: Counter | undefined): (id: string, labels: () => Record<string, string>) => void {
+  const series = new Map<string, Series>();
+  return (id, labels) => {
+    if (!metric) return;
+    let s = series.get(id);
+    if (!s) series.set(id, (s = seriesOf(metric, labels())));
+    s.inc();
+  };
+}
 
 /** A UDP socket bound to address:port (also used by full mode, src/dhcp/full/service.ts). */
 export function bindSocket(address: string, port: number, reuseAddr: boolean): Promise<Socket> {
@@ -84,10 +99,10 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
   if (interfaces.length === 0) throw new Error(`dhcp: no interface to serve (interfaces: ${cfg.interfaces.join(' ') || 'all but loopback'})`);
 
   const m = opts.metrics;
-  const received = m?.counter('ltsp_dhcp_packets_total', 'DHCP packets received, by port and message type');
-  const answered = m?.counter('ltsp_dhcp_replies_total', 'proxyDHCP replies sent (or decided in dry-run), by kind');
-  const ignoredC = m?.counter('ltsp_dhcp_ignored_total', 'DHCP packets not answered');
-  const badC = m?.counter('ltsp_dhcp_decode_errors_total', 'DHCP packets that could not be decoded');
+  const received = counting(m?.counter('ltsp_dhcp_packets_total', 'DHCP packets received, by port and message type'));
+  const answered = counting(m?.counter('ltsp_dhcp_replies_total', 'proxyDHCP replies sent (or decided in dry-run), by kind'));
+  const ignoredC = counting(m?.counter('ltsp_dhcp_ignored_total', 'DHCP packets not answered'));
+  const badC = counting(m?.counter('ltsp_dhcp_decode_errors_total', 'DHCP packets that could not be decoded'));
   const events = opts.events; // undefined: no event objects built at all
 
   if (cfg.dhcp.port !== 0 && cfg.dhcp.port === cfg.dhcp.pxePort) throw new Error(`dhcp: DHCP_PORT and PXE_PORT are both ${cfg.dhcp.port}; they must differ`);
@@ -133,12 +148,13 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
       packet = decodeDhcp(msg);
     } catch (e) {
       if (!(e instanceof DhcpDecodeError)) throw e;
-      badC?.inc({ port: kind });
+      badC(kind, () => ({ port: kind }));
       log.debug(`dhcp: dropped ${msg.length}-byte packet from ${rinfo.address}:${rinfo.port}: ${e.message}`);
       return;
     }
     const facts = classify(packet, { srcPort: rinfo.port, dstPort: ports[kind] });
-    received?.inc({ port: kind, type: facts.messageTypeName });
+    const type = facts.messageTypeName;
+    received(`${kind} ${type}`, () => ({ port: kind, type }));
     const targets = iface ? [iface] : interfacesForPacket(served, rinfo.address, packet.giaddr);
     if (targets.length === 0) {
       report(facts, { action: 'ignore', reason: `from ${rinfo.address}, not on a served subnet` }, kind);
@@ -175,7 +191,7 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
     // the LAN's DHCP server for (option 50 of the REQUEST we leave to the router).
     const ip = f.ciaddr !== '0.0.0.0' ? f.ciaddr : f.requestedIp;
     if (d.action === 'ignore') {
-      ignoredC?.inc({ port: kind });
+      ignoredC(kind, () => ({ port: kind }));
       if (log.isLevelEnabled('debug')) {
         const fields = { mac: f.mac, xid: f.xidHex, type: f.messageTypeName, port: ports[kind], arch: f.archName ?? null, ipxe: f.ipxe, decision: d.action, reason: d.reason };
         log.debug(fields, `dhcp ${f.mac} ${f.xidHex} ${f.messageTypeName}: ignore: ${d.reason}`);
@@ -183,7 +199,7 @@ export async function startDhcpService(opts: DhcpServiceOptions): Promise<DhcpSe
       events?.({ time: Date.now(), service: 'dhcp', kind: 'ignore', mac: f.mac, ip, outcome: d.reason, detail: { xid: f.xidHex, port: ports[kind], arch: f.arch } });
       return;
     }
-    answered?.inc({ kind: d.kind });
+    answered(d.kind, () => ({ kind: d.kind }));
     if (log.isLevelEnabled('info')) {
       const via = `${iface!.name} ${server} → ${dest!.address}:${dest!.port}`;
       const tag = `${f.archName}${f.ipxe ? ' iPXE' : ''}`;

@@ -159,6 +159,8 @@ describe('proxyDHCP service on loopback', () => {
     const text = metrics.render();
     expect(text).toMatch(/ltsp_dhcp_decode_errors_total\{port="dhcp"\} [1-9]/);
     expect(text).toMatch(/ltsp_dhcp_ignored_total\{port="dhcp"\} [1-9]/);
+    expect(text).toMatch(/ltsp_dhcp_packets_total\{port="dhcp",type="DISCOVER"\} [1-9]/);
+    expect(text).toMatch(/ltsp_dhcp_replies_total\{kind="offer"\} [1-9]/);
     expect(events.some((e) => e.kind === 'ignore' && e.outcome?.includes('Linux ipconfig'))).toBe(true);
   });
 

@@ -107,7 +107,7 @@ describe('ltsp-ts serve (process)', () => {
   it('SIGHUP reloads ltsp.conf while a transfer continues; SIGTERM lets a transfer finish', async () => {
     const tftpPort = await freePort();
     const httpPort = await freePort();
-    const s = serve([...common(), '--tftp-port', String(tftpPort), '--http-port', String(httpPort), '--log-level', 'info']);
+    const s = serve([...common(), '--tftp-port', String(tftpPort), '--http-port', String(httpPort), '--log-level', 'info', '--drain-seconds', '120']);
     try {
       await waitFor('serving', () => /"msg":"serving|serving/.test(s.out()));
       const script = async () => (await (await fetch(`http://127.0.0.1:${httpPort}/ltsp/ltsp.ipxe`)).text());

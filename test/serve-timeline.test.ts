@@ -23,6 +23,16 @@ describe('BootTimeline', () => {
     expect(formatTimeline(c)).toMatch(/\+0\.300s  \[kernel\] http request +ltsp\/x86_64\/vmlinuz 8000000 B/);
   });
 
+  it('counts repeated identical DHCP decisions on one entry', () => {
+    const t = new BootTimeline();
+    for (let i = 0; i < 5; i++) t.record({ time: 100 + i, service: 'dhcp', kind: 'offer', mac: '52:54:00:00:00:09', file: 'ltsp/undionly.kpxe', outcome: 'ok' });
+    t.record({ time: 200, service: 'dhcp', kind: 'ack', mac: '52:54:00:00:00:09', file: 'ltsp/undionly.kpxe', outcome: 'ok' });
+    const c = t.get('52:54:00:00:00:09')!;
+    expect(c.entries.map((e) => [e.kind, e.repeats])).toEqual([['offer', 5], ['ack', undefined]]);
+    expect(c.lastSeen).toBe(200);
+    expect(formatTimeline(c)).toContain('(x5)');
+  });
+
   it('classifies boot stages by file name', () => {
     expect(stageOf({ time: 0, service: 'tftp', kind: 't', file: 'ltsp/snponly.efi' })).toBe('nbp');
     expect(stageOf({ time: 0, service: 'http', kind: 't', file: 'ltsp/ltsp.ipxe' })).toBe('script');

@@ -15,6 +15,8 @@ export interface TimelineEntry extends BootEvent {
   stage: BootStage;
   /** ms since this client's first event */
   offsetMs: number;
+  /** How many identical DHCP events in a row this entry stands for (retries, storms). */
+  repeats?: number;
 }
 
 export interface ClientTimeline {
@@ -71,6 +73,13 @@ export class BootTimeline {
     if (c.entries.length === 0 || STAGE_ORDER.indexOf(stage) > STAGE_ORDER.indexOf(c.stage)) c.stage = stage;
     c.lastSeen = Math.max(c.lastSeen, e.time);
     c.bytes += e.bytes ?? 0;
+    // A client retrying DHCP (or a flood) repeats the same decision: count it on the last
+    // entry instead of keeping a copy per packet.
+    const last = c.entries[c.entries.length - 1];
+    if (e.service === 'dhcp' && last?.service === 'dhcp' && last.kind === e.kind && last.file === e.file && last.outcome === e.outcome && e.time >= last.time) {
+      last.repeats = (last.repeats ?? 1) + 1;
+      return;
+    }
     // Events merged from an IP-only record may be older than this client's first event.
     if (e.time < c.firstSeen) {
       c.firstSeen = e.time;
@@ -116,7 +125,7 @@ export function formatTimeline(c: ClientTimeline): string {
     const what = [e.service.padEnd(4), e.kind.padEnd(8), e.file ?? '', e.bytes !== undefined ? `${e.bytes} B` : '', e.durationMs !== undefined ? `${e.durationMs.toFixed(1)} ms` : '', e.outcome ?? '']
       .filter(Boolean)
       .join(' ');
-    return `  ${t}  [${e.stage}] ${what}`;
+    return `  ${t}  [${e.stage}] ${what}${e.repeats ? ` (x${e.repeats})` : ''}`;
   });
   return [head, ...lines].join('\n');
 }

@@ -13,21 +13,15 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { close } from 'node:fs';
 import { NetasciiSource, OctetSource, type CloseFd } from './block-source.js';
-import { Transfer, type TransferSummary } from './transfer.js';
+import { Transfer, type TransferParams, type TransferSummary } from './transfer.js';
 
-/** Everything a transfer needs, in a form that can be posted to a worker. */
-export interface TransferSpec {
-  client: { address: string; port: number };
-  localAddress: string;
-  file: string;
+/**
+ * Everything a transfer needs, in a form that can be posted to a worker: the Transfer's
+ * parameters with the block source replaced by the open fd and its mode.
+ */
+export interface TransferSpec extends Omit<TransferParams, 'source' | 'syncReads' | 'onEnd'> {
   fd: number;
   netascii: boolean;
-  blksize: number;
-  windowsize: number;
-  oack: Uint8Array | null;
-  sizeHint: number;
-  timeoutMs: number;
-  retries: number;
   /** Retransmission timer granularity. */
   tickMs: number;
 }

@@ -8,7 +8,7 @@
  */
 import {
   BOOTREQUEST, DhcpDecodeError, buildReply, classify, decodeDhcp, encodeDhcp, getOption, readIp, readString,
-  OPT, type DhcpFacts, type DhcpPacket,
+  OPT, type DhcpFacts, type DhcpPacket, type ReplySpec,
 } from '../../protocols/dhcp/index.js';
 import { readCapture, type IpPacket } from '../../protocols/pcap/index.js';
 import type { LoadedConfig } from '../config/index.js';
@@ -72,29 +72,45 @@ export function isClientDhcp(ip: IpPacket, pxePort: number): boolean {
   return ip.protocol === 'udp' && (ip.dstPort === 67 || ip.dstPort === pxePort) && ip.payload.length > 0 && ip.payload[0] === BOOTREQUEST;
 }
 
-export function replayPackets(packets: readonly IpPacket[], loaded: LoadedConfig, server: string): ReplayLine[] {
-  const policy = policyFromConfig(loaded);
-  const out: ReplayLine[] = [];
+/** A client DHCP packet of a capture, decoded and classified, or the line saying why not. */
+export type ClientRequest = { ip: IpPacket; req: DhcpPacket; facts: DhcpFacts } | { ip: IpPacket; undecodable: ReplayLine };
+
+/** The client DHCP packets of a capture (to 67 or the PXE port), in capture order. */
+export function* clientRequests(packets: readonly IpPacket[], pxePort: number): Generator<ClientRequest> {
   for (const ip of packets) {
-    if (!isClientDhcp(ip, policy.pxePort)) continue;
+    if (!isClientDhcp(ip, pxePort)) continue;
     let req: DhcpPacket;
     try {
       req = decodeDhcp(ip.payload);
     } catch (e) {
       if (!(e instanceof DhcpDecodeError)) throw e;
-      out.push({ frame: ip.frame, port: ip.dstPort, xid: '', mac: '', facts: null, action: 'ignore', reason: `undecodable: ${e.message}`, reply: null, replyHex: null });
+      yield { ip, undecodable: { frame: ip.frame, port: ip.dstPort, xid: '', mac: '', facts: null, action: 'ignore', reason: `undecodable: ${e.message}`, reply: null, replyHex: null } };
       continue;
     }
-    const facts = classify(req, { srcPort: ip.srcPort, dstPort: ip.dstPort });
+    yield { ip, req, facts: classify(req, { srcPort: ip.srcPort, dstPort: ip.dstPort }) };
+  }
+}
+
+/** Fills a replay line's reply fields from the reply we would send. */
+export function withReply(line: ReplayLine, req: DhcpPacket, reply: ReplySpec): ReplayLine {
+  const bytes = encodeDhcp(buildReply(req, reply));
+  line.reply = replyFields(decodeDhcp(bytes));
+  line.replyHex = hex(bytes);
+  return line;
+}
+
+export function replayPackets(packets: readonly IpPacket[], loaded: LoadedConfig, server: string): ReplayLine[] {
+  const policy = policyFromConfig(loaded);
+  const out: ReplayLine[] = [];
+  for (const r of clientRequests(packets, policy.pxePort)) {
+    if ('undecodable' in r) {
+      out.push(r.undecodable);
+      continue;
+    }
+    const { ip, req, facts } = r;
     const d = decide(facts, policy, server);
     const line: ReplayLine = { frame: ip.frame, port: ip.dstPort, xid: facts.xidHex, mac: facts.mac, facts, action: d.action, reason: d.reason, reply: null, replyHex: null };
-    if (d.action === 'reply') {
-      const reply = buildReply(req, d.reply);
-      const bytes = encodeDhcp(reply);
-      line.reply = replyFields(decodeDhcp(bytes));
-      line.replyHex = hex(bytes);
-    }
-    out.push(line);
+    out.push(d.action === 'reply' ? withReply(line, req, d.reply) : line);
   }
   return out;
 }

@@ -7,12 +7,11 @@
  * server) on a /24, with DHCP_RANGE when it lies in that subnet, else LTSP's pool shape
  * .20–.250 of that /24.
  */
-import { buildReply, classify, decodeDhcp, DhcpDecodeError, encodeDhcp, type DhcpPacket } from '../../../protocols/dhcp/index.js';
 import { readCapture } from '../../../protocols/pcap/index.js';
 import type { LoadedConfig } from '../../config/index.js';
 import { intToIp, inSubnet, ipToInt, type ServedInterface } from '../interfaces.js';
 import { policyFromConfig } from '../policy.js';
-import { captureServerAddress, isClientDhcp, replyFields, type ReplayLine } from '../replay.js';
+import { captureServerAddress, clientRequests, withReply, type ReplayLine } from '../replay.js';
 import { fullModeBoot } from './boot.js';
 import { LeaseTable } from './lease-table.js';
 import { handleFull } from './machine.js';
@@ -30,17 +29,14 @@ export function replayCaptureFull(buf: Buffer, loaded: LoadedConfig, server?: st
   const table = new LeaseTable(plan.pool, plan.reservations);
   const policy = policyFromConfig(loaded);
   const lines: ReplayLine[] = [];
-  for (const ip of cap.packets) {
-    if (!isClientDhcp(ip, policy.pxePort) || ip.dstPort !== 67) continue;
-    let req: DhcpPacket;
-    try {
-      req = decodeDhcp(ip.payload);
-    } catch (e) {
-      if (!(e instanceof DhcpDecodeError)) throw e;
-      lines.push({ frame: ip.frame, port: ip.dstPort, xid: '', mac: '', facts: null, action: 'ignore', reason: `undecodable: ${e.message}`, reply: null, replyHex: null });
+  for (const r of clientRequests(cap.packets, policy.pxePort)) {
+    // Full mode serves port 67 only: firmware gets its boot file in the lease.
+    if (r.ip.dstPort !== 67) continue;
+    if ('undecodable' in r) {
+      lines.push(r.undecodable);
       continue;
     }
-    const facts = classify(req, { srcPort: ip.srcPort, dstPort: ip.dstPort });
+    const { ip, req, facts } = r;
     const o = handleFull(req, facts, {
       subnet: plan.subnet,
       table,
@@ -49,12 +45,7 @@ export function replayCaptureFull(buf: Buffer, loaded: LoadedConfig, server?: st
       boot: (f) => fullModeBoot(f, policy, plan.subnet.server),
     });
     const line: ReplayLine = { frame: ip.frame, port: ip.dstPort, xid: facts.xidHex, mac: facts.mac, facts, action: o.action, reason: `${o.state ? `${o.state}: ` : ''}${o.reason}`, reply: null, replyHex: null };
-    if (o.reply) {
-      const bytes = encodeDhcp(buildReply(req, o.reply));
-      line.reply = replyFields(decodeDhcp(bytes));
-      line.replyHex = Buffer.from(bytes).toString('hex');
-    }
-    lines.push(line);
+    lines.push(o.reply ? withReply(line, req, o.reply) : line);
   }
   return { server: addr, lines };
 }

@@ -23,13 +23,15 @@ afterAll(async () => {
 let journal: LeaseJournal | undefined;
 
 describe.skipIf(!root)('lease journal on a full disk', () => {
-  test('rejected appends leave no torn line; appends resume when space is back', async () => {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
+  // Both commit paths: writeSync+fdatasyncSync on the loop, and the thread pool.
+  test.each(['loop', 'pool'] as const)('rejected appends leave no torn line; appends resume when space is back (commits on the %s)', async (commitOn) => {
+    if (!mounted) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
     mounted = true;
+    rmSync(path.join(dir, 'leases.journal'), { force: true });
     const filler = path.join(dir, 'filler');
     writeFileSync(filler, Buffer.alloc(40 * 1024));
     const file = path.join(dir, 'leases.journal');
-    const j = await LeaseJournal.open(file, { snapshot: () => [] }, () => {});
+    const j = await LeaseJournal.open(file, { snapshot: () => [], commitOn }, () => {});
     journal = j;
     const rec = (i: number): LeaseRecord => ({ op: 'bind', ip: `10.0.${i >> 8}.${i & 255}`, client: `mac:${'x'.repeat(200)}${i}`, mac: 'aa:bb:cc:dd:ee:ff', expires: i });
     let ok = 0;
@@ -44,6 +46,8 @@ describe.skipIf(!root)('lease journal on a full disk', () => {
     expect(full.endsWith('\n')).toBe(true);
     expect(parseJournal(full).problems).toEqual([]);
     expect(parseJournal(full).records).toHaveLength(ok * 3);
+    expect(j.commits[commitOn]).toBe(ok + failed);
+    expect(j.commits[commitOn === 'loop' ? 'pool' : 'loop']).toBe(0);
     rmSync(filler);
     await j.append([rec(9999)]);
     await j.close();

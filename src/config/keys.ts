@@ -139,6 +139,7 @@ export const KEY_SPECS: KeySpec[] = [
   { key: 'HTTP_IMAGES', path: ['http', 'images'], parse: bool, doc: 'serve BASE_DIR/images over HTTP, 0|1 (default 0: images hold /etc/shadow)' },
   { key: 'HTTP_IMAGES_ALLOW', path: ['http', 'imagesAllow'], parse: list(), doc: 'clients (IPs/CIDRs) allowed to fetch images, space list' },
   { key: 'HTTP_TOKEN_SECRET', path: ['http', 'tokenSecret'], parse: text, doc: 'secret for signed image URLs' },
+  { key: 'HTTP_CACHE_MB', path: ['http', 'cacheMB'], parse: int(0, 1_048_576), doc: 'MiB of RAM for kernels/initrds served over HTTP from memory (default 256, 0 = off)' },
   { key: 'HTTP_TOKEN_TTL', path: ['http', 'tokenTtlSeconds'], parse: int(1, 31_536_000), doc: 'lifetime of signed image URLs in seconds (default 3600)' },
 ];
 

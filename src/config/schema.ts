@@ -66,6 +66,8 @@ export const ConfigSchema = z.object({
       imagesAllow: z.array(z.string()).default([]),
       tokenSecret: z.string().optional(),
       tokenTtlSeconds: z.number().int().positive().default(3600),
+      /** Memory for hot boot files served from RAM (src/http/content-cache.ts); 0 = off. */
+      cacheMB: z.number().int().min(0).default(256),
     })
     .prefault({}),
 });

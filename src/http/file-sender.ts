@@ -210,3 +210,50 @@ function sendSmall(file: { fd: number; close(): void }, r: { start: number; end:
     });
   });
 }
+
+/** Slice of a body from memory handed to the socket per write (progress granularity). */
+const MEMORY_SLICE = 4 << 20;
+
+/**
+ * A body from memory (content-cache.ts): written in 4 MiB slices straight from the cached
+ * buffer; libuv writes each as the socket drains, no reads, no copies in JS, no buffer of
+ * our own. `progress.bytes` counts slices the kernel has taken, so an aborted download
+ * reports at most one slice more than the client got. `progress` is final before the
+ * response's other 'close' listeners (access log) run.
+ */
+export function sendBody(body: Buffer, res: ServerResponse, progress: SendProgress = {}): Promise<SendResult> {
+  const sock = res.socket;
+  progress.bytes = 0;
+  return new Promise((resolve) => {
+    let done = false;
+    let at = 0;
+    const end = (outcome: 'ok' | 'aborted') => {
+      if (done) return;
+      done = true;
+      res.off('close', onClose);
+      progress.outcome = outcome;
+      resolve({ bytes: at, outcome });
+    };
+    const onClose = () => end('aborted');
+    // Before the access log's own 'close' listener (registered when the request began).
+    res.prependOnceListener('close', onClose);
+    const next = () => {
+      const n = Math.min(MEMORY_SLICE, body.length - at);
+      // A write cut short by the socket's destruction (client reset) is called back without
+      // an error (node:net onWriteComplete on a destroyed stream), hence the destroyed check.
+      res.write(body.subarray(at, at + n), (err) => {
+        if (done) return;
+        if (err || sock?.destroyed) return end('aborted');
+        at += n;
+        progress.bytes = at;
+        if (at < body.length) return next();
+        end('ok');
+      });
+      if (at + n >= body.length) res.end();
+    };
+    if (body.length === 0) {
+      res.end();
+      end('ok');
+    } else next();
+  });
+}

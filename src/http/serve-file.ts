@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { decide, etagOf, lastModifiedOf, multipartPlan, type ConditionalHeaders, type FileFacts } from './http-range.js';
 import type { OpenedFile } from './safe-path.js';
-import { sendSegments, type Segment, type SendProgress, type SendResult } from './file-sender.js';
+import { sendBody, sendSegments, type Segment, type SendProgress, type SendResult } from './file-sender.js';
+import type { ContentCache } from './content-cache.js';
 
 
 /** What the access log and boot events need to know about one answered file request. */
@@ -85,8 +86,9 @@ function fileMeta(file: OpenedFile): FileMeta {
 
 /**
  * Serves an opened, confined regular file (safe-path.ts openInside); closes it when done.
+ * With a content cache, whole-file and single-range bodies of cached files come from memory.
  */
-export async function serveFile(req: IncomingMessage, res: ServerResponse, file: OpenedFile, progress: SendProgress = {}): Promise<FileOutcome> {
+export async function serveFile(req: IncomingMessage, res: ServerResponse, file: OpenedFile, progress: SendProgress = {}, cache?: ContentCache): Promise<FileOutcome> {
   const head = req.method === 'HEAD';
   const st = file.stat;
   const { facts, etag, lastModified, type } = fileMeta(file);
@@ -138,6 +140,13 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, file:
   if (head) {
     file.close();
     return headersOnly(res, progress, d.status);
+  }
+  const one = segments.length === 1 ? segments[0]! : undefined;
+  const body = one && !Buffer.isBuffer(one) ? cache?.get(file.fd, st, file.path) : undefined;
+  if (body && one && !Buffer.isBuffer(one)) {
+    file.close();
+    const sent = await sendBody(body.subarray(one.start, one.end + 1), res, progress);
+    return { status: d.status, bytes: sent.bytes, outcome: sent.outcome };
   }
   const sent = await sendSegments(file, segments, res, progress);
   return { status: d.status, bytes: sent.bytes, outcome: sent.outcome, reason: sent.error?.message };

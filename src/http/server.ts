@@ -20,9 +20,10 @@ import path from 'node:path';
 import type { Config, LoadedConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { noEvents, type BootEventSink } from '../events.js';
-import { MetricsRegistry } from '../metrics.js';
+import { MetricsRegistry, seriesOf } from '../metrics.js';
 import { PathRefused, Root, safeComponents, type OpenedFile } from './safe-path.js';
 import { OpenFileCache } from './open-file-cache.js';
+import { ContentCache } from './content-cache.js';
 import { plain, serveFile } from './serve-file.js';
 import { imageTokensFromConfig, type ImageTokens } from './image-token.js';
 import { inSubnets, parseSubnets, unmapIPv4 } from './client-subnet.js';
@@ -131,6 +132,14 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
 
   const recorder = requestRecorder(log, metrics, events);
   const files = new OpenFileCache();
+  const mCache = metrics.counter('ltsp_http_content_cache_total', 'File bodies served from memory (hit) or from disk (miss), see HTTP_CACHE_MB');
+  const cacheHit = seriesOf(mCache, { result: 'hit' });
+  const cacheMiss = seriesOf(mCache, { result: 'miss' });
+  const contents = new ContentCache({
+    maxBytes: config.http.cacheMB * 2 ** 20,
+    onLoadError: (file, err) => log.warn({ file, err: err.message }, 'could not keep the file in memory; serving it from disk'),
+    onLookup: (hit) => (hit ? cacheHit : cacheMiss).inc(),
+  });
   const app = Fastify({
     // The same server settings fastify applies to a server it creates itself (lib/server.js).
     serverFactory: (handler) => {
@@ -165,7 +174,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   async function sendFile(res: ServerResponse, req: IncomingMessage, t: Track, file: OpenedFile): Promise<void> {
     try {
       // serveFile fills the track (bytes, outcome, reason) before the response ends.
-      await serveFile(req, res, file, t);
+      await serveFile(req, res, file, t, contents);
     } catch (err) {
       log.error({ err, file: file.path }, 'file send failed');
       t.reason = (err as Error).message;
@@ -333,6 +342,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       await app.close();
       recorder.flush();
       files.clear();
+      contents.clear();
     },
   };
 }

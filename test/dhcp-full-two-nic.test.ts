@@ -8,7 +8,7 @@
  *    client sends a DHCPINFORM straight to the server's WAN address;
  *  - the guard's own drop counter shows it dropped the WAN side's DHCP packets; with the
  *    guard off (`none`, tests only) the in-process source check still drops the INFORM;
- *  - the guard's nftables table, deleted by hand, is put back by the periodic check;
+ *  - the guard's nftables table, deleted by hand, is put back at once (nft monitor reports it);
  *  - with a guard that cannot hold (single-interface on a two-NIC host) ltsp-ts refuses to
  *    start and says how to fix it.
  *
@@ -94,9 +94,10 @@ describe.skipIf(!ok)('full DHCP on a two-NIC server', () => {
     const dropped = [...table.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
     expect(dropped[0]).toBeGreaterThan(0); // the WAN client's broadcasts and the INFORM
 
-    // A firewall reload that drops our table: the periodic check (5 s) puts it back and says so.
+    // A firewall reload that drops our table: nft monitor reports it, the check puts it back and says so.
     sh('ip', ['netns', 'exec', ns.srv, 'nft', 'delete', 'table', 'inet', NFT_TABLE]);
     await waitFor('the guard to be re-installed', () => server.err().includes('installed it again'), 12_000, 200);
+    expect(server.err()).toContain('(watched with nft monitor)');
     expect(sh('ip', ['netns', 'exec', ns.srv, 'nft', 'list', 'table', 'inet', NFT_TABLE])).toContain('iifname != "lan0"');
 
     server.kill('SIGTERM');

@@ -17,8 +17,14 @@
  *  3. single interface: the LAN card is the only non-loopback interface with IPv4; a
  *     second one appearing later (USB NIC, VPN) stops full mode until it goes away.
  * When none holds, full mode refuses to start and says how to get one.
+ *
+ * Re-checks: the nftables guard keeps one `nft monitor ruleset` child that prints every
+ * ruleset change; a line naming our table (deleted, flushed, edited) makes the service stop
+ * answering at once and re-verify (putting the table back). Without a live monitor, and as
+ * a slow fallback with one, check() runs `nft` — a fork of the whole server process, which
+ * every 5 s stalled the event loop for milliseconds (bench/dhcp-full.mjs paced p99).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
@@ -38,6 +44,12 @@ export interface Guard {
   describe: string;
   /** Re-check (and for nftables re-install when it vanished); undefined = still safe, else why not. */
   check(): Promise<string | undefined>;
+  /**
+   * Event-driven re-checks (nftables: `nft monitor`): `changed` is called as soon as something
+   * may have touched the guard; the caller then stops answering until check() passes. live()
+   * says whether changes are being reported now; while not, the caller polls check().
+   */
+  watch?(changed: () => void): { live(): boolean };
   close(): Promise<void>;
 }
 
@@ -161,11 +173,28 @@ async function nftGuard(lan: string, port: number, warn: (msg: string) => void):
     if (!r.ok) return `nftables: table inet ${NFT_TABLE} is missing (${r.err.trim()})`;
     return nftGuardPresent(r.out, lan, port) ? undefined : `nftables: table inet ${NFT_TABLE} does not hold the expected rules`;
   };
+  // The monitor starts before the install, whose own events then prove it is listening.
+  const monitor = startNftMonitor(nft, warn);
   const problem = await install();
-  if (problem) return problem;
+  if (problem) {
+    monitor.stop();
+    return problem;
+  }
+  const live = await monitor.ready(3000);
+  if (live) {
+    // The install's own events are covered by one more verify after them; any later one is news.
+    await new Promise((r) => setTimeout(r, 50));
+    monitor.forget();
+    const p = await verify();
+    if (p) {
+      monitor.stop();
+      return p;
+    }
+  }
   return {
     kind: 'nftables',
-    describe: `nftables table inet ${NFT_TABLE}: UDP ${port} in/out only on ${lan}`,
+    describe: `nftables table inet ${NFT_TABLE}: UDP ${port} in/out only on ${lan}${live ? ' (watched with nft monitor)' : ''}`,
+    watch: (changed) => monitor.watch(changed),
     async check() {
       const p = await verify();
       if (!p) return undefined;
@@ -175,9 +204,90 @@ async function nftGuard(lan: string, port: number, warn: (msg: string) => void):
       return again;
     },
     async close() {
+      monitor.stop();
       await run(nft, ['delete', 'table', 'inet', NFT_TABLE]);
     },
   };
+}
+
+/**
+ * A long-lived `nft monitor ruleset`: every line naming our table is a change to re-verify
+ * (nft prints one line per table, chain, rule added or deleted; `flush ruleset` deletes
+ * each table by name). Counters do not show up, so a quiet ruleset costs nothing.
+ */
+function startNftMonitor(nft: string, warn: (msg: string) => void) {
+  let listener: (() => void) | undefined;
+  let missed = false;
+  let seen = false;
+  let alive = true;
+  let stopping = false;
+  let onSeen: (() => void) | undefined;
+  // Wrapped in sh so that nft ends with us even after a SIGKILL: sh kills it when its
+  // stdin (our pipe) closes, and exits when nft does.
+  const script = 'exec 3<&0; "$0" monitor ruleset </dev/null & n=$!; { read _; kill $n; } <&3 2>/dev/null & r=$!; wait $n; s=$?; kill $r 2>/dev/null; exit $s';
+  const child = spawn('/bin/sh', ['-c', script, nft], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const fire = () => {
+    if (listener) listener();
+    else missed = true;
+  };
+  let tail = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    const lines = (tail + d).split('\n');
+    tail = lines.pop() ?? '';
+    if (!lines.some((l) => l.includes(NFT_TABLE))) return;
+    if (!seen) {
+      seen = true;
+      onSeen?.();
+    }
+    fire();
+  });
+  const gone = (why: string) => {
+    if (!alive) return;
+    alive = false;
+    if (!stopping) {
+      warn(`nft monitor ${why}; checking every few seconds instead`);
+      fire();
+    }
+  };
+  child.on('error', (e) => gone(`failed: ${e.message}`));
+  child.on('exit', (code, signal) => gone(`exited (${signal ?? code})`));
+  return {
+    /** True once the monitor reported our own install (it is listening), false after `ms`. */
+    ready(ms: number): Promise<boolean> {
+      if (seen || !alive) return Promise.resolve(seen && alive);
+      return new Promise<boolean>((resolve) => {
+        const t = setTimeout(() => {
+          onSeen = undefined;
+          warn(`nft monitor reported nothing in ${ms} ms; checking every few seconds instead`);
+          stop();
+          resolve(false);
+        }, ms);
+        onSeen = () => {
+          clearTimeout(t);
+          resolve(alive);
+        };
+      });
+    },
+    watch(changed: () => void) {
+      listener = changed;
+      if (missed) {
+        missed = false;
+        changed();
+      }
+      return { live: () => alive && seen };
+    },
+    /** Drop the changes reported so far (they were verified). */
+    forget() {
+      missed = false;
+    },
+    stop,
+  };
+  function stop() {
+    stopping = true;
+    alive = false;
+    child.stdin!.end(); // sh kills nft and exits
+  }
 }
 
 async function systemdGuard(lan: string): Promise<Guard | string> {

@@ -8,7 +8,8 @@
  *    limited broadcast sent from a socket bound to the LAN address leaves through the LAN
  *    card (Linux ip_route_output_key: lbcast + source address → that address's device),
  *    and replies carry that address as source, as RFC 2131 §4.1 wants.
- * While the guard's periodic check fails, nothing is answered (logged once). Behind the
+ * While the guard's check fails, or a change to it is being checked, nothing is answered
+ * (a failure is logged once). Behind the
  * guard, packets whose source address is off the LAN's subnet are dropped too, and replies
  * are unicast only to addresses on it (machine.ts), so a failing guard alone does not yet
  * put a reply on another network; the guard is what makes that a guarantee.
@@ -51,6 +52,9 @@ export interface FullDhcpService {
   close(): Promise<void>;
 }
 
+/** Fallback re-check period while the guard reports its changes itself. */
+const WATCHED_CHECK_MS = 60_000;
+
 const closeSocket = (s: Socket) => new Promise<void>((r) => s.close(() => r()));
 
 export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promise<FullDhcpService> {
@@ -75,7 +79,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
     const f = full;
 
     const onMessage = (msg: Buffer, rinfo: { address: string; port: number }, unicast: boolean) => {
-      if (!safe) return;
+      if (!safe || suspect) return;
       let packet;
       try {
         packet = decodeDhcp(msg);
@@ -110,20 +114,41 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
       s.on('error', (e) => log.error(`dhcp full: socket error: ${e.message}`));
     }
 
+    // Guard re-checks: on every change a watching guard reports (nft monitor) — not answering
+    // until the check passes — and every few seconds otherwise; with a live watch the timer
+    // checks only once a minute, as a fallback (each check forks an `nft`).
     let checking = false;
-    const timer = setInterval(() => {
-      if (checking) return;
+    let again = false;
+    let suspect = false;
+    let lastCheck = Date.now();
+    const runCheck = () => {
+      if (checking) {
+        again = true;
+        return;
+      }
       checking = true;
+      again = false;
+      lastCheck = Date.now();
       guard
         .check()
         .then((problem) => {
           if (problem && safe) log.error(`dhcp full: multi-NIC guard lost (${problem}); not answering until it is back`);
           if (!problem && !safe) log.info('dhcp full: multi-NIC guard back; answering again');
           safe = !problem;
+          if (!again) suspect = false;
         })
         .finally(() => {
           checking = false;
+          if (again) runCheck();
         });
+    };
+    const watch = guard.watch?.(() => {
+      suspect = true;
+      runCheck();
+    });
+    const timer = setInterval(() => {
+      if (watch?.live() && Date.now() - lastCheck < WATCHED_CHECK_MS) return;
+      runCheck();
     }, (opts.guardCheckSeconds ?? 5) * 1000);
     timer.unref();
     log.info(`dhcp full: serving ${iface.name} ${iface.address} on UDP ${port}${opts.dryRun ? ' (dry run: nothing is sent or stored)' : ''}`);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { curl, rawRequest, startTestHttp, tempDir, type TestHttp } from './http-helpers.js';
 import { loadConfigText } from '../src/config/load.js';
 import type { ScriptRequest } from '../src/http/server.js';
+import { sharedScan } from '../src/http/script-provider.js';
 
 const { dir, cleanup } = tempDir('ltsp-http-script-');
 const tftpDir = join(dir, 'tftp');
@@ -177,5 +178,27 @@ describe('without a generator', () => {
     } finally {
       await t3.server.close();
     }
+  });
+});
+
+describe('sharedScan (one BASE_DIR scan shared by a burst of script requests)', () => {
+  it('reuses a young scan while BASE_DIR and images/ are unchanged; any image change or age rescans', async () => {
+    let clock = 0;
+    const scan = sharedScan(1000, () => clock);
+    const a = scan(baseDir);
+    expect(scan(baseDir)).toBe(a);
+    clock = 999;
+    expect(scan(baseDir)).toBe(a);
+    // a new image changes images/'s mtime: scanned again at once, and it is in the result
+    writeFileSync(join(baseDir, 'images', 'burst.img'), 'squashfs');
+    const b = scan(baseDir);
+    expect(b).not.toBe(a);
+    expect((await b).images).toContain('burst');
+    rmSync(join(baseDir, 'images', 'burst.img'));
+    const c = scan(baseDir);
+    expect(c).not.toBe(b);
+    expect((await c).images).not.toContain('burst');
+    clock += 1000;
+    expect(scan(baseDir)).not.toBe(c);
   });
 });

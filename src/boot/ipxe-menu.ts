@@ -7,7 +7,10 @@ import type { LoadedConfig } from '../config/index.js';
 import { scanBootImages, type BootImages } from './images.js';
 import { renderIpxeScript, type IpxeScriptInput } from './ipxe-script.js';
 
-export type IpxeMenuOptions = Pick<IpxeScriptInput, 'baseUrl' | 'mac' | 'decorateUrl' | 'comments'>;
+export type IpxeMenuOptions = Pick<IpxeScriptInput, 'baseUrl' | 'mac' | 'decorateUrl' | 'comments'> & {
+  /** How to scan BASE_DIR (default: scanBootImages now; the HTTP service shares recent scans). */
+  scan?: (baseDir: string) => Promise<BootImages>;
+};
 
 export interface IpxeMenu {
   script: string;
@@ -15,11 +18,12 @@ export interface IpxeMenu {
   found: BootImages;
 }
 
-/** Scan BASE_DIR (no cache) and render the script for the loaded config. */
+/** Scan BASE_DIR (no cache unless `opts.scan` has one) and render the script for the loaded config. */
 export async function generateIpxeMenu(loaded: LoadedConfig, opts: IpxeMenuOptions = {}): Promise<IpxeMenu> {
-  const found = await scanBootImages(loaded.config.baseDir);
+  const { scan = scanBootImages, ...render } = opts;
+  const found = await scan(loaded.config.baseDir);
   const script = renderIpxeScript({
-    ...opts,
+    ...render,
     baseDir: loaded.config.baseDir,
     images: found.images,
     chroots: found.chroots,

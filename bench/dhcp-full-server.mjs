@@ -5,7 +5,7 @@
  *
  *   node bench/dhcp-full-server.mjs --config FILE [--lease-file F] [--range S,E[,LEASE]]
  *        [--interface IF] [--guard auto|nftables|systemd|single-interface|none] [--log-level L]
- *        [--compact-after RECORDS]
+ *        [--compact-after RECORDS] [--commit-on auto|loop|pool]
  *
  * Prints one JSON line `{"ready":true,...}` on stdout once serving; logs go to stderr.
  * SIGTERM/SIGINT: close (removes the nftables guard table).
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     interface: { type: 'string', multiple: true },
     guard: { type: 'string', default: 'auto' },
     'compact-after': { type: 'string' },
+    'commit-on': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -46,7 +47,7 @@ if (loaded.errors.length) {
 }
 let svc;
 try {
-  svc = await startFullDhcpService({ loaded, log, guard: values.guard, compactAfter: values['compact-after'] ? Number(values['compact-after']) : undefined });
+  svc = await startFullDhcpService({ loaded, log, guard: values.guard, compactAfter: values['compact-after'] ? Number(values['compact-after']) : undefined, commitOn: values['commit-on'] });
 } catch (e) {
   console.error(`error: ${e.message}`);
   process.exit(2);

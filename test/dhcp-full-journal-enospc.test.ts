@@ -23,7 +23,7 @@ afterAll(async () => {
 let journal: LeaseJournal | undefined;
 
 describe.skipIf(!root)('lease journal on a full disk', () => {
-  // Both commit paths: writeSync+fdatasyncSync on the loop, and the thread pool.
+  // Both commit paths: an O_DSYNC writeSync on the loop, and a write in the thread pool.
   test.each(['loop', 'pool'] as const)('rejected appends leave no torn line; appends resume when space is back (commits on the %s)', async (commitOn) => {
     if (!mounted) execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
     mounted = true;

@@ -4,6 +4,7 @@
  * guard's pure checks.
  */
 import { mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -300,6 +301,29 @@ describe('lease journal', () => {
     const t2 = new LeaseTable({ start: '10.0.0.10', end: '10.0.0.200', exclude: [] });
     for (const r of recs) t2.apply(r);
     expect(t2.snapshot(0)).toEqual(table.snapshot(0));
+  });
+
+  test('the journal is open O_DSYNC (each write durable when it returns), also after a compaction', async () => {
+    const file = path.join(dir, 'dsync.journal');
+    // The flags of every descriptor this process has open on the journal (/proc/self/fdinfo, octal).
+    const flagsOf = () =>
+      readdirSync('/proc/self/fd')
+        .filter((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`) === file;
+          } catch {
+            return false;
+          }
+        })
+        .map((fd) => parseInt(/^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!, 8));
+    const O_DSYNC = 0o10000;
+    const j = await LeaseJournal.open(file, { compactAfter: 5, snapshot: () => [] }, () => {});
+    expect(flagsOf().map((f) => f & O_DSYNC)).toEqual([O_DSYNC]);
+    for (let i = 0; i < 8; i++) await j.append([{ op: 'bad', ip: '10.0.0.1', until: i }]);
+    await j.compact();
+    expect(flagsOf().map((f) => f & O_DSYNC)).toEqual([O_DSYNC]);
+    await j.close();
+    expect(flagsOf()).toEqual([]);
   });
 
   test('garbage in the middle is skipped with a line number, the rest is read', () => {

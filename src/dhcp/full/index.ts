@@ -41,6 +41,8 @@ export interface FullDhcpOptions {
   leaseFile?: string;
   /** Compact the journal after this many appended records (default 10000). */
   compactAfter?: number;
+  /** Where journal batches are committed (LeaseJournalOptions.commitOn; default auto). */
+  commitOn?: 'auto' | 'loop' | 'pool';
   /** Ports replies go to: clients (68) and relays (67). */
   clientPort?: number;
   relayPort?: number;
@@ -84,7 +86,7 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
   const file = opts.leaseFile ?? loaded.config.dhcp.leaseFile;
   const journal = await LeaseJournal.open(
     file,
-    { compactAfter: opts.compactAfter, snapshot: () => table.snapshot(now()), onError: (e) => log.error(`dhcp full: lease journal ${file}: ${e.message}`) },
+    { compactAfter: opts.compactAfter, commitOn: opts.commitOn, snapshot: () => table.snapshot(now()), onError: (e) => log.error(`dhcp full: lease journal ${file}: ${e.message}`) },
     (l) => {
       for (const p of l.problems) log.warn(`dhcp full: ${p}`);
       for (const r of l.records) table.apply(r);

@@ -4,8 +4,10 @@
  *
  * Crash safety (what `kill -9` or a power cut may leave, and why no acknowledged lease is
  * lost and no address is acknowledged twice):
- *  - append(records) resolves only after write() and fdatasync() of the batch; the DHCP
- *    service sends the DHCPACK after that. The table in memory is changed before the write,
+ *  - append(records) resolves only once the batch is written and on the disk: the file is
+ *    opened O_DSYNC, so each write() returns after the data (and the size) are durable, as
+ *    write() + fdatasync() would, in one system call. The DHCP service sends the DHCPACK
+ *    after that. The table in memory is changed before the write,
  *    so no other client can be given the address while the write is in flight.
  *  - Records arriving while a batch is being written wait for the next batch: one fsync
  *    serves every ACK decided in the meantime (group commit), which is how the service
@@ -22,16 +24,18 @@
  *    new one, both complete. Records that are both in the snapshot and still queued are
  *    written twice; applying a record twice gives the same table.
  *
- * Latency: a batch is committed on the event-loop thread (writeSync + fdatasyncSync) while
- * the disk answers fast — a few hundred µs on an SSD, less than two hand-offs to libuv's
- * thread pool cost on a busy 2-CPU box, where each hand-off may wait a scheduler slice
- * (bench/dhcp-full.mjs paced p99: 10.4 ms with two hand-offs, 5.0 ms on the loop). Once a
- * commit takes longer than
- * SLOW_COMMIT_MS (a spinning disk, a saturated one), commits go to the thread pool so the
- * loop (HTTP, the other DHCP packets) never waits on the disk, and come back after
- * FAST_BATCHES_TO_RETURN fast ones in a row.
+ * Latency: a batch is committed on the event-loop thread (writeSync) while the disk answers
+ * fast — a few hundred µs on an SSD, less than a hand-off to libuv's thread pool costs on a
+ * busy 2-CPU box, where each hand-off may wait a scheduler slice (bench/dhcp-full.mjs paced
+ * p99: 10.4 ms with two hand-offs, 5.0 ms on the loop). When the disk is slow (a spinning
+ * one, a saturated one: the median of the last loop commits above SLOW_COMMIT_MS), commits
+ * go to the thread pool so the loop (HTTP, the other DHCP packets) does not wait on the
+ * disk; every PROBE_EVERY-th batch is still committed on the loop to see when the disk is
+ * fast again. A median, not the last commit: an SSD's fdatasync has a tail (p99 3-5 ms at
+ * p50 0.4 ms here) and one slow commit used to send the next 50 to the pool, where most
+ * commits of a paced run then went.
  */
-import { fdatasyncSync, writeSync } from 'node:fs';
+import { constants as fsc, writeSync } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { LeaseRecord } from './lease-table.js';
@@ -106,10 +110,13 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** A synchronous commit slower than this sends the following ones to the thread pool. */
-const SLOW_COMMIT_MS = 2;
-/** Fast thread-pool commits in a row before committing on the loop again. */
-const FAST_BATCHES_TO_RETURN = 50;
+/** Loop commits slower than this (median of the last RECENT) send the next ones to the thread pool. */
+const SLOW_COMMIT_MS = 4;
+const RECENT = 9;
+/** While committing in the pool, one batch in this many is committed on the loop (to measure the disk). */
+const PROBE_EVERY = 16;
+/** Append + O_DSYNC: every write() is durable when it returns (see the header). */
+const JOURNAL_FLAGS = fsc.O_APPEND | fsc.O_CREAT | fsc.O_DSYNC;
 
 interface Pending {
   records: readonly LeaseRecord[];
@@ -124,8 +131,10 @@ export class LeaseJournal {
   private closed = false;
   /** Set when a failed write could not be undone: no more appends (so no more ACKs). */
   private broken: Error | undefined;
-  /** 0: commit on the loop thread; > 0: fast thread-pool commits still needed to go back. */
-  private asyncCommits = 0;
+  /** Durations (ms) of the last RECENT loop commits, oldest first. */
+  private recent: number[] = [];
+  /** Commits in the pool since the last loop probe. */
+  private sinceProbe = 0;
   /** Batches committed on the loop thread and in the thread pool so far. */
   readonly commits = { loop: 0, pool: 0 };
 
@@ -146,7 +155,7 @@ export class LeaseJournal {
    */
   static async open(file: string, opts: LeaseJournalOptions, load: (l: JournalLoad) => void): Promise<LeaseJournal> {
     await mkdir(path.dirname(file), { recursive: true });
-    const fh = await open(file, 'a+');
+    const fh = await open(file, fsc.O_RDWR | JOURNAL_FLAGS, 0o644);
     try {
       const text = (await fh.readFile()).toString('utf8');
       const parsed = parseJournal(text, file);
@@ -210,24 +219,33 @@ export class LeaseJournal {
     }
   }
 
-  /** write() + fdatasync() of one batch, on the loop thread or in the pool (see the header). */
+  /** The durable write (O_DSYNC) of one batch, on the loop thread or in the pool (see the header). */
   private async commit(text: Buffer): Promise<void> {
-    const t0 = performance.now();
     const mode = this.opts.commitOn ?? 'auto';
-    const onLoop = mode === 'loop' || (mode === 'auto' && this.asyncCommits === 0);
+    const onLoop = mode === 'loop' || (mode === 'auto' && (!this.diskSlow() || ++this.sinceProbe >= PROBE_EVERY));
     this.commits[onLoop ? 'loop' : 'pool']++;
     let bytesWritten: number;
     if (onLoop) {
-      bytesWritten = writeSync(this.fh.fd, text);
-      if (bytesWritten === text.length) fdatasyncSync(this.fh.fd);
+      this.sinceProbe = 0;
+      const t0 = performance.now();
+      try {
+        bytesWritten = writeSync(this.fh.fd, text);
+      } finally {
+        this.recent.push(performance.now() - t0);
+        if (this.recent.length > RECENT) this.recent.shift();
+      }
     } else {
       bytesWritten = (await this.fh.write(text)).bytesWritten;
-      if (bytesWritten === text.length) await this.fh.datasync();
     }
     if (bytesWritten !== text.length) throw new Error(`short write (${bytesWritten} of ${text.length} bytes)`);
-    const slow = performance.now() - t0 > SLOW_COMMIT_MS;
-    if (slow) this.asyncCommits = FAST_BATCHES_TO_RETURN;
-    else if (this.asyncCommits > 0) this.asyncCommits--;
+  }
+
+  /** Median of the recent loop commits above SLOW_COMMIT_MS. */
+  private diskSlow(): boolean {
+    const n = this.recent.length;
+    if (n === 0) return false;
+    const sorted = [...this.recent].sort((a, b) => a - b);
+    return sorted[n >> 1]! > SLOW_COMMIT_MS;
   }
 
   /** Replace the journal by a snapshot of the table (only between batches). */
@@ -245,7 +263,7 @@ export class LeaseJournal {
     await rename(tmp, this.file);
     await fsyncDir(path.dirname(this.file));
     const old = this.fh;
-    this.fh = await open(this.file, 'a');
+    this.fh = await open(this.file, fsc.O_WRONLY | JOURNAL_FLAGS);
     await old.close();
     this.size = text.length;
     this.linesSinceSnapshot = records.length;

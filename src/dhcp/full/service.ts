@@ -41,6 +41,8 @@ export interface FullDhcpServiceOptions {
   relayPort?: number;
   /** Journal compaction threshold (records), see createFullDhcp. */
   compactAfter?: number;
+  /** Where journal batches are committed, see createFullDhcp. */
+  commitOn?: 'auto' | 'loop' | 'pool';
 }
 
 export interface FullDhcpService {
@@ -68,7 +70,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
   let full: FullDhcp | undefined;
   const sockets: Socket[] = [];
   try {
-    full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun, compactAfter: opts.compactAfter });
+    full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun, compactAfter: opts.compactAfter, commitOn: opts.commitOn });
     const wild = await bindSocket('0.0.0.0', cfg.dhcp.port, true);
     sockets.push(wild);
     const port = wild.address().port;

@@ -11,8 +11,9 @@
  *   lt-fd-bench-<id>-cli: eth0 10.97.0.2/16   ← bench/dhcp-full-sim.mjs (N simulated clients)
  * Both servers get the same pool (10.97.1.0-10.97.8.255, 12 h), start from an empty lease
  * file on the same disk, and log each transaction to a file: ltsp-ts at info (one JSON line
- * per packet, its journal fsync'ed before every ACK), dnsmasq with its default DHCP
- * logging (--log-facility), --no-ping (ltsp-ts does not ping either), --dhcp-authoritative.
+ * per packet on stderr, sent to a file; its journal durable before every ACK), dnsmasq with
+ * its default DHCP logging (--log-facility), --no-ping (ltsp-ts does not ping either),
+ * --dhcp-authoritative.
  * Clients set the broadcast flag, so both answer by broadcast.
  *
  * Per round, alternating which server goes first, two runs each:
@@ -22,7 +23,7 @@
  * timed at the client. The machine is shared and small (2 cores): read the ratios.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     // Quicker iterations: only some servers / runs (default: both, both).
     servers: { type: 'string', default: 'ltsp-ts,dnsmasq' },
     runs: { type: 'string', default: 'max,paced' },
+    // ltsp-ts's journal commits: auto (default), loop or pool (lease-journal.ts).
+    'commit-on': { type: 'string' },
   },
 });
 const N = Number(values.clients);
@@ -79,13 +82,17 @@ sh('ip', ['-n', CLI, 'addr', 'add', '10.97.0.2/16', 'dev', 'eth0']);
 for (const [ns, dev] of [[SRV, 'lan0'], [CLI, 'eth0'], [SRV, 'lo'], [CLI, 'lo']]) sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
 sh('ip', ['-n', CLI, 'route', 'add', 'default', 'dev', 'eth0']);
 
-function start(ns, cmd, args) {
-  const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** errFile: stderr (the server's log) straight to a file, as dnsmasq's --log-facility: no pipe to drain here. */
+function start(ns, cmd, args, errFile) {
+  const errFd = errFile ? openSync(errFile, 'w') : undefined;
+  const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', errFd ?? 'pipe'] });
+  if (errFd !== undefined) closeSync(errFd);
   procs.add(p);
   p.out = '';
   p.err = '';
   p.stdout.on('data', (d) => (p.out += d));
-  p.stderr.on('data', (d) => (p.err += d));
+  if (errFile) Object.defineProperty(p, 'err', { get: () => readFileSync(errFile, 'utf8') });
+  else p.stderr.on('data', (d) => (p.err += d));
   return p;
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -102,7 +109,7 @@ const servers = {
   'ltsp-ts': async (round) => {
     const conf = path.join(dir, 'ltsp.conf');
     writeFileSync(conf, `[server]\nDHCP_RANGE=${POOL[0]},${POOL[1]},12h\n`);
-    const p = start(SRV, process.execPath, [path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info']);
+    const p = start(SRV, process.execPath, [path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info', ...(values['commit-on'] ? ['--commit-on', values['commit-on']] : [])], path.join(dir, `ltsp-ts-${round}.log`));
     for (let i = 0; i < 100 && !p.out.includes('"ready"'); i++) {
       if (p.exitCode !== null) throw new Error(`ltsp-ts exited: ${p.err}`);
       await sleep(50);

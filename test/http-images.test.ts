@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { curl, startTestHttp, tempDir, type TestHttp } from './http-helpers.js';
 import { createImageTokens } from '../src/http/image-token.js';
 import { inSubnets, parseSubnets } from '../src/http/client-subnet.js';
+import { loadConfigText } from '../src/config/load.js';
+import { ipxeScriptProvider } from '../src/http/script-provider.js';
 
 const { dir, cleanup } = tempDir('ltsp-http-img-');
 const tftpDir = join(dir, 'tftp');
@@ -42,6 +44,33 @@ const imgUrl = (t: TestHttp, name: string, token?: string) =>
 const from = (ip: string) => ['--interface', ip];
 
 describe('images over HTTP', () => {
+  it('the generated iPXE script hands each client image URLs signed for it (HTTP_IMAGES=1)', async () => {
+    const conf = `[server]\nHTTP_IMAGES=1\nHTTP_IMAGES_ALLOW="127.0.0.1 127.0.0.2"\nHTTP_TOKEN_SECRET=${SECRET}\n`;
+    const loaded = loadConfigText(conf, { overrides: { baseDir, tftpDir } });
+    expect(loaded.errors).toEqual([]);
+    const gen = await startTestHttp({ tftpDir, baseDir }, { images: true, imagesAllow: ['127.0.0.1', '127.0.0.2'], tokenSecret: SECRET }, { loaded });
+    try {
+      const scriptFor = async (ip: string) => (await curl(dir, [...from(ip), `${gen.base}/ltsp/ltsp.ipxe`])).body.toString();
+      const text = await scriptFor('127.0.0.2');
+      expect(text).toMatch(/ ltsp\.image=images\/\$\{img\}\.img loop\.max_part=9 ltsp\.image_url=\$\{image_url\}$/m);
+      const urls = Object.fromEntries([...text.matchAll(/^:(\S+)\nset image_url (\S+)$/gm)].map((m) => [m[1], m[2]]));
+      expect(Object.keys(urls).sort()).toEqual(['x86_32', 'x86_64']);
+      const u = urls.x86_64!;
+      expect(u.startsWith(`${gen.base}/ltsp/images/x86_64.img?token=`)).toBe(true);
+      // the URL works for the client the script was made for, and for no other
+      const r = await curl(dir, [...from('127.0.0.2'), u]);
+      expect(r.status).toBe(200);
+      expect(r.body.equals(image)).toBe(true);
+      expect((await curl(dir, [...from('127.0.0.1'), '-r', '0-9', u])).status).toBe(403);
+      // with HTTP_IMAGES off the same generator hands out no image URLs
+      const offConf = loadConfigText(conf.replace('HTTP_IMAGES=1', 'HTTP_IMAGES=0'), { overrides: { baseDir, tftpDir } });
+      const plain = await ipxeScriptProvider(() => offConf, undefined, undefined, gen.server.tokens)({ clientIp: '127.0.0.2', host: '127.0.0.1', baseUrl: gen.base });
+      expect(plain).toContain(':x86_64');
+      expect(plain).not.toContain('image_url');
+    } finally {
+      await gen.server.close();
+    }
+  });
   it('off by default: 403 even with a valid token, logged with the reason', async () => {
     const token = off.server.tokens.sign('x86_64', '127.0.0.1');
     const r = await curl(dir, [imgUrl(off, 'x86_64', token)]);

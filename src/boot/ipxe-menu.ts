@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/index.js';
 import { scanBootImages, type BootImages } from './images.js';
 import { renderIpxeScript, type IpxeScriptInput } from './ipxe-script.js';
 
-export type IpxeMenuOptions = Pick<IpxeScriptInput, 'baseUrl' | 'mac' | 'decorateUrl' | 'comments'> & {
+export type IpxeMenuOptions = Pick<IpxeScriptInput, 'baseUrl' | 'mac' | 'decorateUrl' | 'imageUrl' | 'comments'> & {
   /** How to scan BASE_DIR (default: scanBootImages now; the HTTP service shares recent scans). */
   scan?: (baseDir: string) => Promise<BootImages>;
 };

@@ -119,7 +119,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const tokens = opts.tokens ?? imageTokensFromConfig(config);
   const loaded = opts.loaded;
   const script: ScriptProvider | undefined =
-    opts.script ?? (loaded ? ipxeScriptProvider(typeof loaded === 'function' ? loaded : () => loaded, log) : undefined);
+    opts.script ?? (loaded ? ipxeScriptProvider(typeof loaded === 'function' ? loaded : () => loaded, log, undefined, tokens) : undefined);
 
   const tftpRoot = new Root(config.tftpDir);
   const ltspDir = path.join(config.tftpDir, 'ltsp');

@@ -326,6 +326,23 @@ describe('lease journal', () => {
     expect(flagsOf()).toEqual([]);
   });
 
+  test('more leases than compactAfter: a compaction is followed by compactAfter appends, not by another compaction per batch', async () => {
+    const file = path.join(dir, 'big.journal');
+    const table = new LeaseTable({ start: '10.0.0.10', end: '10.0.0.200', exclude: [] });
+    const j = await LeaseJournal.open(file, { compactAfter: 10, snapshot: () => table.snapshot(0) }, () => {});
+    const bind = async (i: number, expires: number) => {
+      const r: LeaseRecord = { op: 'bind', ip: `10.0.0.${10 + i}`, client: `c${i}`, mac: 'x', expires };
+      table.apply(r);
+      await j.append([r]);
+    };
+    for (let i = 0; i < 11; i++) await bind(i, 1); // the 11th line triggers a compaction to 11 leases
+    const lines = async () => (await readFile(file, 'utf8')).split('\n').filter(Boolean).length;
+    expect(await lines()).toBe(11);
+    for (let k = 0; k < 5; k++) await bind(0, 2 + k); // renewals: appended, no compaction yet
+    expect(await lines()).toBe(16);
+    await j.close();
+  });
+
   test('garbage in the middle is skipped with a line number, the rest is read', () => {
     const text = '{"op":"bad","ip":"1.2.3.4","until":5}\nnot json\n{"op":"free","ip":"1.2.3.4","client":"c"}\n';
     const r = parseJournal(text, 'f');

@@ -266,7 +266,9 @@ export class LeaseJournal {
     this.fh = await open(this.file, fsc.O_WRONLY | JOURNAL_FLAGS);
     await old.close();
     this.size = text.length;
-    this.linesSinceSnapshot = records.length;
+    // Count from zero: counting the snapshot's own lines made a table of more than
+    // compactAfter leases compact after every batch (rewriting the whole table each time).
+    this.linesSinceSnapshot = 0;
   }
 
   /** Compact now (waits for queued appends first). */

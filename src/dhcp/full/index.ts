@@ -107,7 +107,7 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
     const line = `dhcp full ${f.mac} ${f.xidHex} ${f.messageTypeName}${o.state ? ` (${o.state})` : ''} → ${(o.kind ?? 'no reply').toUpperCase()}: ${o.reason}`;
     if (o.action === 'ignore' && o.records.length === 0) log.debug(fields, line);
     else log.info(fields, line);
-    events({ time: now(), service: 'dhcp', kind: o.kind ?? 'ignore', mac: f.mac, ip: o.ip, file: o.bootFile, outcome: o.action === 'reply' ? 'ok' : o.reason, detail: { xid: f.xidHex, mode: 'full', state: o.state, reason: o.reason } });
+    if (opts.events) events({ time: now(), service: 'dhcp', kind: o.kind ?? 'ignore', mac: f.mac, ip: o.ip, file: o.bootFile, outcome: o.action === 'reply' ? 'ok' : o.reason, detail: { xid: f.xidHex, mode: 'full', state: o.state, reason: o.reason } });
   }
 
   return {
@@ -121,7 +121,8 @@ export async function createFullDhcp(opts: FullDhcpOptions): Promise<FullDhcp> {
           subnet: plan.subnet,
           table,
           now: t,
-          hostnameOf: (mac) => hostnameFor(loaded, mac),
+          // The policy's per-MAC settings: resolved once per client and config generation.
+          hostnameOf: (mac) => hostnameFor(policy, mac),
           boot: (f) => fullModeBoot(f, policy, plan.subnet.server),
         });
       } catch (e) {

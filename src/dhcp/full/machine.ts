@@ -21,8 +21,7 @@ import {
   DHCPACK, DHCPDECLINE, DHCPDISCOVER, DHCPINFORM, DHCPNAK, DHCPOFFER, DHCPRELEASE, DHCPREQUEST, BOOTREQUEST,
   OPT, encode, getOption, hex, macOf, type DhcpFacts, type DhcpOption, type DhcpPacket, type ReplySpec,
 } from '../../../protocols/dhcp/index.js';
-import { inSubnet } from '../interfaces.js';
-import type { LeaseRecord, LeaseTable } from './lease-table.js';
+import { ipNum, type LeaseRecord, type LeaseTable } from './lease-table.js';
 
 /** The served subnet and what every lease carries. */
 export interface FullSubnet {
@@ -85,6 +84,12 @@ export function clientKey(packet: DhcpPacket): string {
 }
 
 const ZERO = '0.0.0.0';
+
+/** `ip` is on the served subnet (inSubnet() without its arrays: this runs on every packet). */
+function onSubnet(ip: string, s: Pick<FullSubnet, 'server' | 'netmask'>): boolean {
+  const mask = ipNum(s.netmask);
+  return ((ipNum(ip) & mask) >>> 0) === ((ipNum(s.server) & mask) >>> 0);
+}
 const ignore = (reason: string, records: LeaseRecord[] = [], ip?: string): FullOutcome => ({ action: 'ignore', reason, records, ip });
 
 export function handleFull(packet: DhcpPacket, f: DhcpFacts, ctx: FullContext): FullOutcome {
@@ -92,7 +97,7 @@ export function handleFull(packet: DhcpPacket, f: DhcpFacts, ctx: FullContext): 
   if (packet.hlen > 16 || packet.hlen === 0) return ignore(`bad hlen ${packet.hlen}`);
   const client = clientKey(packet);
   const { table, subnet, now } = ctx;
-  if (f.relayed && !inSubnet(f.giaddr, { address: subnet.server, netmask: subnet.netmask })) return ignore(`relayed from ${f.giaddr}, not the served subnet`);
+  if (f.relayed && !onSubnet(f.giaddr, subnet)) return ignore(`relayed from ${f.giaddr}, not the served subnet`);
   switch (f.messageType) {
     case DHCPDISCOVER: {
       const ip = table.choose(client, f.mac, f.requestedIp, now);
@@ -127,7 +132,7 @@ export function handleFull(packet: DhcpPacket, f: DhcpFacts, ctx: FullContext): 
     case DHCPINFORM: {
       // §4.3.5: configuration only, no lease, no 51/58/59, sent to ciaddr.
       if (f.ciaddr === ZERO) return ignore('INFORM without ciaddr');
-      if (!inSubnet(f.ciaddr, { address: subnet.server, netmask: subnet.netmask })) return ignore(`INFORM from ${f.ciaddr}, not on this network`);
+      if (!onSubnet(f.ciaddr, subnet)) return ignore(`INFORM from ${f.ciaddr}, not on this network`);
       return answer('inform', packet, f, ctx, f.ciaddr, []);
     }
     case undefined:
@@ -156,7 +161,7 @@ function request(packet: DhcpPacket, f: DhcpFacts, ctx: FullContext, client: str
     ip = f.ciaddr;
   }
   if (!ip) return { ...nak(packet, ctx, 'REQUEST names no address'), state };
-  if (!inSubnet(ip, { address: subnet.server, netmask: subnet.netmask })) return { ...nak(packet, ctx, `${ip} is not on this network`), state };
+  if (!onSubnet(ip, subnet)) return { ...nak(packet, ctx, `${ip} is not on this network`), state };
   const reserved = table.reservationOf(f.mac);
   if (reserved !== undefined && ip !== reserved && !table.unavailable(reserved, client, f.mac, now)) {
     return { ...nak(packet, ctx, `client has the reserved address ${reserved}`), state };
@@ -192,29 +197,64 @@ function echoRelayAgent(packet: DhcpPacket, options: DhcpOption[]): void {
   if (agent && packet.giaddr !== ZERO) options.push({ code: OPT.RELAY_AGENT, data: agent });
 }
 
+/** The options every reply of a subnet carries, encoded once per subnet (read-only: shared by replies). */
+interface SubnetOptions {
+  serverId: DhcpOption;
+  /** Options 51, 58, 59 for the subnet's own lease time. */
+  lease: readonly DhcpOption[];
+  /** 1, 28, 3, 6 in that order. */
+  network: readonly DhcpOption[];
+  domain?: DhcpOption;
+  search?: DhcpOption;
+}
+const subnetOptions = new WeakMap<FullSubnet, SubnetOptions>();
+
+/** Frozen: shared by every reply, so setOption() on a reply must not change them. */
+const opt = (code: number, data: Uint8Array): DhcpOption => Object.freeze({ code, data });
+
+function leaseOptions(lease: number): DhcpOption[] {
+  return [
+    opt(OPT.LEASE_TIME, encode.u32(lease)),
+    opt(58, encode.u32(Math.floor(lease / 2))), // T1, RFC 2131 §4.4.5
+    opt(59, encode.u32(Math.floor((lease * 7) / 8))), // T2
+  ];
+}
+
+function optionsOf(s: FullSubnet): SubnetOptions {
+  let o = subnetOptions.get(s);
+  if (!o) {
+    const network: DhcpOption[] = [opt(OPT.SUBNET_MASK, encode.ip(s.netmask)), opt(OPT.BROADCAST, encode.ip(s.broadcast))];
+    if (s.router) network.push(opt(OPT.ROUTER, encode.ip(s.router)));
+    if (s.dnsServers.length) network.push(opt(OPT.DNS_SERVERS, encode.ips([...s.dnsServers])));
+    o = {
+      serverId: opt(OPT.SERVER_ID, encode.ip(s.server)),
+      lease: leaseOptions(s.leaseSeconds),
+      network,
+      domain: s.domainName ? opt(OPT.DOMAIN_NAME, encode.string(s.domainName)) : undefined,
+      search: s.domainName ? opt(119, dnsSearch(s.domainName)) : undefined,
+    };
+    subnetOptions.set(s, o);
+  }
+  return o;
+}
+
 /** OFFER/ACK/INFORM-ACK with the lease options (RFC 2132) and, for PXE clients, the boot ones. */
 function answer(kind: 'offer' | 'ack' | 'inform', packet: DhcpPacket, f: DhcpFacts, ctx: FullContext, ip: string, records: LeaseRecord[], lease = ctx.subnet.leaseSeconds): FullOutcome {
   const s = ctx.subnet;
-  const opts: DhcpOption[] = [{ code: OPT.SERVER_ID, data: encode.ip(s.server) }];
-  if (kind !== 'inform') {
-    opts.push({ code: OPT.LEASE_TIME, data: encode.u32(lease) });
-    opts.push({ code: 58, data: encode.u32(Math.floor(lease / 2)) }); // T1, RFC 2131 §4.4.5
-    opts.push({ code: 59, data: encode.u32(Math.floor((lease * 7) / 8)) }); // T2
-  }
-  opts.push({ code: OPT.SUBNET_MASK, data: encode.ip(s.netmask) });
-  opts.push({ code: OPT.BROADCAST, data: encode.ip(s.broadcast) });
-  if (s.router) opts.push({ code: OPT.ROUTER, data: encode.ip(s.router) });
-  if (s.dnsServers.length) opts.push({ code: OPT.DNS_SERVERS, data: encode.ips([...s.dnsServers]) });
+  const so = optionsOf(s);
+  const opts: DhcpOption[] = [so.serverId];
+  if (kind !== 'inform') opts.push(...(lease === s.leaseSeconds ? so.lease : leaseOptions(lease)));
+  opts.push(...so.network);
   const host = ctx.hostnameOf(f.mac);
   if (host) opts.push({ code: OPT.HOSTNAME, data: encode.string(host) });
-  if (s.domainName) opts.push({ code: OPT.DOMAIN_NAME, data: encode.string(s.domainName) });
-  const asked = new Set(f.requestedParams ?? []);
-  if (s.domainName && asked.has(119)) opts.push({ code: 119, data: dnsSearch(s.domainName) });
+  if (so.domain) opts.push(so.domain);
+  const asked = f.requestedParams ?? [];
+  if (so.search && asked.includes(119)) opts.push(so.search);
   const boot = ctx.boot(f);
   if (boot) {
     for (const o of boot.options) if (!opts.some((x) => x.code === o.code)) opts.push(o);
-    if (asked.has(OPT.TFTP_SERVER) && !boot.file.includes('://')) opts.push({ code: OPT.TFTP_SERVER, data: encode.string(boot.siaddr) });
-    if (asked.has(OPT.BOOTFILE) && !opts.some((x) => x.code === OPT.BOOTFILE)) opts.push({ code: OPT.BOOTFILE, data: encode.string(boot.file) });
+    if (asked.includes(OPT.TFTP_SERVER) && !boot.file.includes('://')) opts.push({ code: OPT.TFTP_SERVER, data: encode.string(boot.siaddr) });
+    if (asked.includes(OPT.BOOTFILE) && !opts.some((x) => x.code === OPT.BOOTFILE)) opts.push({ code: OPT.BOOTFILE, data: encode.string(boot.file) });
   }
   echoRelayAgent(packet, opts);
   const messageType = kind === 'offer' ? DHCPOFFER : DHCPACK;
@@ -253,7 +293,7 @@ export interface FullDestination {
  * broadcast it then allows is what every client accepts.)
  */
 export function fullDestination(packet: Pick<DhcpPacket, 'giaddr' | 'ciaddr'>, kind: FullOutcome['kind'], ports: { client: number; relay: number }, subnet: Pick<FullSubnet, 'server' | 'netmask'>, broadcastAddress = '255.255.255.255'): FullDestination {
-  const onLan = (ip: string) => inSubnet(ip, { address: subnet.server, netmask: subnet.netmask });
+  const onLan = (ip: string) => onSubnet(ip, subnet);
   // Never unicast off the LAN's subnet: such a datagram would be routed out of another card.
   if (packet.giaddr !== ZERO && onLan(packet.giaddr)) return { address: packet.giaddr, port: ports.relay, broadcast: false };
   if (kind !== 'nak' && packet.ciaddr !== ZERO && onLan(packet.ciaddr)) return { address: packet.ciaddr, port: ports.client, broadcast: false };

@@ -104,8 +104,11 @@ function networkOf(i: ServedInterface): string {
   return intToIp((ipToInt(i.address) & ipToInt(i.netmask)) >>> 0);
 }
 
-/** HOSTNAME for option 12, unless it is an LTSP template (%{...}, $VAR) only a client can expand. */
-export function hostnameFor(loaded: LoadedConfig, mac: string): string | undefined {
-  const h = loaded.clientSettings(mac).HOSTNAME?.trim();
+/**
+ * HOSTNAME for option 12, unless it is an LTSP template (%{...}, $VAR) only a client can
+ * expand. `settings`: the config's, or a policy's cached per MAC (policyFromConfig).
+ */
+export function hostnameFor(settings: Pick<LoadedConfig, 'clientSettings'>, mac: string): string | undefined {
+  const h = settings.clientSettings(mac).HOSTNAME?.trim();
   return h && !/[%$]/.test(h) && /^[A-Za-z0-9.-]{1,63}$/.test(h) ? h : undefined;
 }

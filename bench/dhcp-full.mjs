@@ -147,7 +147,6 @@ for (let round = 0; round < ROUNDS; round++) {
     const max = runs.includes('max') ? await sim(['--concurrency', values.concurrency, '--mac-prefix', `02:${(round * 4 + 0).toString(16).padStart(2, '0')}`]) : none;
     const paced = runs.includes('paced') ? await sim(['--rate', values.rate, '--mac-prefix', `02:${(round * 4 + 1).toString(16).padStart(2, '0')}`]) : none;
     await stop(server);
-    if (process.env.LTSP_FDH_TRACE) for (const l of server.err.split('\n')) if (l.startsWith('TRACE')) console.log(l);
     results[name].max.push(max);
     results[name].paced.push(paced);
     console.log(`round ${round + 1} ${name.padEnd(8)} max: ${max.rate} DORA/s p50 ${max.p50} ms p99 ${max.p99} ms (${max.completed}/${N}, ${max.failed} failed) | paced ${values.rate}/s: p50 ${paced.p50} ms p99 ${paced.p99} ms (${paced.completed}/${N}, ${paced.failed} failed)`);

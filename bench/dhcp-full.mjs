@@ -5,6 +5,7 @@
  *   npx tsc -p . && sudo node bench/dhcp-full.mjs            # 1000 clients, 5 rounds
  *   sudo node bench/dhcp-full.mjs --clients 1000 --rounds 3 --concurrency 64 --rate 400
  *   sudo node bench/dhcp-full.mjs --lease-dir /dev/shm   # lease files on tmpfs: no disk in the way
+ *   sudo node bench/dhcp-full.mjs --log-dir /dev/shm     # both servers' logs on tmpfs (leases stay on disk)
  *
  * Needs root (network namespaces). Topology, made here and removed at the end:
  *   lt-fd-bench-<id>-srv: lan0 10.97.0.1/16   ← the DHCP server under test (one at a time)
@@ -38,6 +39,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     rate: { type: 'string', default: '400' },
     'lease-dir': { type: 'string' },
+    // Where both servers' logs go (default: beside the lease files).
+    'log-dir': { type: 'string' },
     // Quicker iterations: only some servers / runs (default: both, both).
     servers: { type: 'string', default: 'ltsp-ts,dnsmasq' },
     runs: { type: 'string', default: 'max,paced' },
@@ -58,6 +61,7 @@ const CLI = `lt-fd-bench-${id}-cli`;
 const sh = (cmd, args, input) => execFileSync(cmd, args, { encoding: 'utf8', timeout: 30_000, input });
 // Lease files on the real disk (fsync costs what it costs there), not tmpfs.
 const dir = mkdtempSync(path.join(values['lease-dir'] ?? (existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir()), 'ltsp-ts-bench-dhcp-'));
+const logDir = values['log-dir'] ? mkdtempSync(path.join(values['log-dir'], 'ltsp-ts-bench-dhcp-log-')) : dir;
 const procs = new Set();
 
 function cleanup() {
@@ -70,6 +74,7 @@ function cleanup() {
     }
   }
   rmSync(dir, { recursive: true, force: true });
+  rmSync(logDir, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
@@ -109,7 +114,7 @@ const servers = {
   'ltsp-ts': async (round) => {
     const conf = path.join(dir, 'ltsp.conf');
     writeFileSync(conf, `[server]\nDHCP_RANGE=${POOL[0]},${POOL[1]},12h\n`);
-    const p = start(SRV, process.execPath, [path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info', ...(values['commit-on'] ? ['--commit-on', values['commit-on']] : [])], path.join(dir, `ltsp-ts-${round}.log`));
+    const p = start(SRV, process.execPath, [path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info', ...(values['commit-on'] ? ['--commit-on', values['commit-on']] : [])], path.join(logDir, `ltsp-ts-${round}.log`));
     for (let i = 0; i < 100 && !p.out.includes('"ready"'); i++) {
       if (p.exitCode !== null) throw new Error(`ltsp-ts exited: ${p.err}`);
       await sleep(50);
@@ -120,7 +125,7 @@ const servers = {
     const p = start(SRV, 'dnsmasq', [
       '--keep-in-foreground', '--conf-file=/dev/null', '--no-hosts', '--no-resolv', '--port=0', '--interface=lan0', '--bind-interfaces',
       `--dhcp-range=${POOL[0]},${POOL[1]},255.255.0.0,12h`, `--dhcp-leasefile=${path.join(dir, `dnsmasq-${round}.leases`)}`,
-      '--dhcp-authoritative', '--no-ping', `--dhcp-lease-max=${N * 4}`, `--log-facility=${path.join(dir, `dnsmasq-${round}.log`)}`, `--pid-file=${path.join(dir, `dnsmasq-${round}.pid`)}`,
+      '--dhcp-authoritative', '--no-ping', `--dhcp-lease-max=${N * 4}`, `--log-facility=${path.join(logDir, `dnsmasq-${round}.log`)}`, `--pid-file=${path.join(dir, `dnsmasq-${round}.pid`)}`,
     ]);
     await sleep(500);
     if (p.exitCode !== null) throw new Error(`dnsmasq exited: ${p.err}`);

@@ -182,8 +182,9 @@ async function nftGuard(lan: string, port: number, warn: (msg: string) => void):
   }
   const live = await monitor.ready(3000);
   if (live) {
-    // The install's own events are covered by one more verify after them; any later one is news.
-    await new Promise((r) => setTimeout(r, 50));
+    // The install's own events (once the monitor has been quiet for a moment) are covered by
+    // one more verify after them; any later one is news.
+    await monitor.quiet(100, 1000);
     monitor.forget();
     const p = await verify();
     if (p) {
@@ -222,6 +223,7 @@ function startNftMonitor(nft: string, warn: (msg: string) => void) {
   let alive = true;
   let stopping = false;
   let onSeen: (() => void) | undefined;
+  let lastLine = 0;
   // Wrapped in sh so that nft ends with us even after a SIGKILL: sh kills it when its
   // stdin (our pipe) closes, and exits when nft does.
   const script = 'exec 3<&0; "$0" monitor ruleset </dev/null & n=$!; { read _; kill $n; } <&3 2>/dev/null & r=$!; wait $n; s=$?; kill $r 2>/dev/null; exit $s';
@@ -236,6 +238,7 @@ function startNftMonitor(nft: string, warn: (msg: string) => void) {
     const lines = (tail + d).split('\n');
     tail = lines.pop() ?? '';
     if (!lines.some((l) => l.includes(NFT_TABLE))) return;
+    lastLine = performance.now();
     if (!seen) {
       seen = true;
       onSeen?.();
@@ -276,6 +279,11 @@ function startNftMonitor(nft: string, warn: (msg: string) => void) {
         changed();
       }
       return { live: () => alive && seen };
+    },
+    /** Resolves once no line came for `ms` (at most `max` ms). */
+    async quiet(ms: number, max: number): Promise<void> {
+      const until = performance.now() + max;
+      while (alive && performance.now() < until && performance.now() - lastLine < ms) await new Promise((r) => setTimeout(r, ms / 4));
     },
     /** Drop the changes reported so far (they were verified). */
     forget() {

@@ -92,6 +92,9 @@ export class Transfer {
 
   private readonly started = Date.now();
   private deadline = 0;
+  /** sendWindow() calls so far, and the count when the deadline was last set (see tick). */
+  private sends = 0;
+  private armedSends = 0;
   private currentTimeout: number;
   private tries = 0;
   private retransmits = 0;
@@ -146,7 +149,7 @@ export class Transfer {
         if (this.p.oack) {
           this.state = 'oack';
           this.sendRaw(this.p.oack);
-          this.arm();
+          this.arm(Date.now());
         } else {
           this.state = 'data';
           this.sendWindow();
@@ -157,7 +160,11 @@ export class Transfer {
 
   /** Called by the server's ticker: retransmit or give up when the deadline has passed. */
   tick(now: number): void {
-    if (this.state === 'starting' || this.state === 'done' || now < this.deadline) return;
+    if (this.state === 'starting' || this.state === 'done') return;
+    // Sends since the last tick: the deadline counts from now (a tick after the send, so the
+    // timeout is never shorter than before; a clock read per block was 2% of the user time).
+    if (this.sends !== this.armedSends) return this.arm(now);
+    if (now < this.deadline) return;
     // Nothing in flight: waiting for the disk, not for the client.
     if (this.state === 'data' && this.sent <= this.acked) return;
     if (++this.tries > this.p.retries) {
@@ -168,12 +175,12 @@ export class Transfer {
     if (this.state === 'oack') {
       this.retransmits++;
       this.sendRaw(this.p.oack!);
-      this.arm();
     } else {
       this.rewindGuard = this.sent;
       this.sent = this.acked;
       this.sendWindow();
     }
+    this.arm(now);
   }
 
   /**
@@ -186,8 +193,9 @@ export class Transfer {
     this.finish('shutdown', message);
   }
 
-  private arm(): void {
-    this.deadline = Date.now() + this.currentTimeout;
+  private arm(now: number): void {
+    this.armedSends = this.sends;
+    this.deadline = now + this.currentTimeout;
   }
 
   private sendRaw(buf: Uint8Array): void {
@@ -219,7 +227,7 @@ export class Transfer {
     }
     this.sent = end;
     if (end > this.maxSent) this.maxSent = end;
-    this.arm();
+    this.sends++;
   }
 
   /** Starts a read into the free slots when at least half the ring is free. */

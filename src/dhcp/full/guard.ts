@@ -228,6 +228,8 @@ function startNftMonitor(nft: string, warn: (msg: string) => void) {
   // stdin (our pipe) closes, and exits when nft does.
   const script = 'exec 3<&0; "$0" monitor ruleset </dev/null & n=$!; { read _; kill $n; } <&3 2>/dev/null & r=$!; wait $n; s=$?; kill $r 2>/dev/null; exit $s';
   const child = spawn('/bin/sh', ['-c', script, nft], { stdio: ['pipe', 'pipe', 'ignore'] });
+  child.stdin!.on('error', () => {}); // EPIPE once sh is gone: nothing to do
+  child.stdout!.on('error', () => {});
   const fire = () => {
     if (listener) listener();
     else missed = true;

@@ -66,6 +66,12 @@ function cpuSeconds(pid) {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
 }
+/** [user, sys] seconds of a process, all threads. */
+function cpuSplit(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [Number(f[11]) / CLK_TCK, Number(f[12]) / CLK_TCK];
+}
 function peakRssMB(pid) {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -132,16 +138,23 @@ async function main() {
     atftp16: (s, out) => run('atftp', ['--option', 'blksize 1468', '--option', 'windowsize 16', '-g', '-r', 'big', '-l', out, s.address, String(s.port)]),
   };
   const res = {};
-  for (const s of servers) res[s.name] = { curl: [], atftp16: [], cpuCurl: 0, cpuAtftp: 0, conc: [], concCpu: [], concOk: 0, concTotal: 0 };
+  for (const s of servers) res[s.name] = { curl: [], atftp16: [], cpuCurl: 0, cpuAtftp: 0, conc: [], concCpu: [], concOk: 0, concTotal: 0, usCurl: [0, 0], usConc: [0, 0] };
+  const addSplit = (acc, before, pid) => cpuSplit(pid).forEach((x, i) => (acc[i] += x - before[i]));
+
+  // Servers take turns going first (round r starts at server r): on this shared 2-vCPU box a
+  // fixed order showed position effects as large as the differences being measured.
+  const inTurn = (round) => servers.map((_, i) => servers[(i + round) % servers.length]);
 
   // Single transfers, interleaved rounds; the first round's downloads are checked by sha256.
   for (let round = 0; round < ROUNDS; round++) {
     for (const [test, fn] of Object.entries(tests)) {
-      for (const s of servers) {
+      for (const s of inTurn(round)) {
         const out = round === 0 ? join(dir, `out-${s.name}-${test}`) : '/dev/null';
         const c0 = cpuSeconds(s.pid);
+        const u0 = cpuSplit(s.pid);
         const r = await fn(s, out);
         const cpu = cpuSeconds(s.pid) - c0;
+        if (test === 'curl') addSplit(res[s.name].usCurl, u0, s.pid);
         if (r.code !== 0) throw new Error(`${test} against ${s.name} failed (${r.code}): ${r.err}`);
         if (round === 0) {
           if (sha(out) !== bigSha) throw new Error(`${test} against ${s.name}: sha256 mismatch`);
@@ -155,14 +168,16 @@ async function main() {
 
   // N concurrent downloads started at once: aggregate MB/s over the wall time of the batch.
   for (let round = 0; round < CONC_ROUNDS; round++) {
-    for (const s of servers) {
+    for (const s of inTurn(round)) {
       const c0 = cpuSeconds(s.pid);
+      const u0 = cpuSplit(s.pid);
       const t0 = process.hrtime.bigint();
       const all = await Promise.all(Array.from({ length: CONC }, () => run('curl', ['-sS', '--tftp-blksize', '1468', '-o', '/dev/null', '-w', '%{size_download}', url(s, 'mid')], 600_000)));
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
       const ok = all.filter((r) => r.code === 0 && Number(r.out) === MID).length;
       res[s.name].conc.push((CONC * MID) / MiB / wall);
       res[s.name].concCpu.push(cpuSeconds(s.pid) - c0);
+      addSplit(res[s.name].usConc, u0, s.pid);
       res[s.name].concOk += ok;
       res[s.name].concTotal += CONC;
     }
@@ -208,6 +223,13 @@ async function main() {
   const dns = rows.find((r) => r.server === 'dnsmasq');
   const ourRow = rows[0];
   if (dns) console.log(`ltsp-ts CPU per MiB vs dnsmasq: curl ${fmt(ourRow.cpuCurl / dns.cpuCurl, 2)}x, ${CONC} concurrent ${fmt(ourRow.cpuConc / dns.cpuConc, 2)}x`);
+  // Per DATA block (lock-step: one ACK received, one DATA sent): where our CPU goes.
+  const perBlock = ([u, sy], bytes) => {
+    const blocks = bytes / 1468;
+    return `user ${fmt((u / blocks) * 1e6)} + sys ${fmt((sy / blocks) * 1e6)} us`;
+  };
+  const ourRes = res[servers[0].name];
+  console.log(`ltsp-ts CPU per block: curl ${perBlock(ourRes.usCurl, BIG * ROUNDS)}; ${CONC} concurrent ${perBlock(ourRes.usConc, CONC * MID * CONC_ROUNDS)}`);
   console.log(`ltsp-ts peak RSS after ${RSS_CONC} concurrent ${RSS_FILE / MiB} MiB transfers: ${fmt(rss)} MB (${rssOk}/${RSS_CONC} complete)`);
 }
 

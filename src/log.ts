@@ -3,6 +3,7 @@
  * Logs go to stderr so that command output on stdout (decode --json, replay --json)
  * stays machine-readable.
  */
+import { writeSync } from 'node:fs';
 import { pino, type Logger, type Level } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -31,8 +32,10 @@ export function createLogger(level: Level | 'silent' = 'info', opts: { pretty?: 
   timer.unref();
   process.once('exit', () => {
     try {
-      lines.flush();
+      // sonic-boom's own pending buffer first, then ours, both synchronously: an async
+      // write started now would never complete (short commands exit right after logging).
       dest.flushSync();
+      lines.flushSync(2);
     } catch {
       // stderr gone
     }
@@ -40,26 +43,53 @@ export function createLogger(level: Level | 'silent' = 'info', opts: { pretty?: 
   return pino({ level, base: undefined }, lines);
 }
 
-/** A pino destination that collects lines and writes them to `dest` at `minLength` chars or on flush(). */
-function batchedLines(dest: { write(s: string): boolean }, minLength: number): { write(s: string): boolean; flush(): void } {
+/**
+ * A pino destination that collects lines and writes them to `dest` at `minLength` chars or
+ * on flush(); flushSync(fd) writes what is collected with blocking writes (exit).
+ */
+function batchedLines(dest: { write(s: string): boolean }, minLength: number): { write(s: string): boolean; flush(): void; flushSync(fd: number): void } {
   let parts: string[] = [];
   let length = 0;
-  const flush = () => {
-    if (parts.length === 0) return;
+  const take = (): string | undefined => {
+    if (parts.length === 0) return undefined;
     const text = parts.length === 1 ? parts[0]! : parts.join('');
     parts = [];
     length = 0;
-    dest.write(text);
+    return text;
   };
   return {
     write(s: string) {
       parts.push(s);
       length += s.length;
-      if (length >= minLength) flush();
+      if (length >= minLength) {
+        const text = take();
+        if (text) dest.write(text);
+      }
       return true;
     },
-    flush,
+    flush() {
+      const text = take();
+      if (text) dest.write(text);
+    },
+    flushSync(fd: number) {
+      const text = take();
+      if (text) writeAllSync(fd, Buffer.from(text));
+    },
   };
+}
+
+/** Blocking write of all of `buf` (a non-blocking pipe may say EAGAIN: retry, bounded). */
+function writeAllSync(fd: number, buf: Buffer): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let tries = 0; buf.length > 0 && tries < 2000; ) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      tries++;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
 }
 
 /** A logger that drops everything (tests, library use). */

@@ -31,13 +31,14 @@ export function createLogger(level: Level | 'silent' = 'info', opts: { pretty?: 
   }, 200);
   timer.unref();
   process.once('exit', () => {
-    try {
-      // sonic-boom's own pending buffer first, then ours, both synchronously: an async
-      // write started now would never complete (short commands exit right after logging).
-      dest.flushSync();
-      lines.flushSync(2);
-    } catch {
-      // stderr gone
+    // sonic-boom's own pending buffer first, then ours, both synchronously: an async
+    // write started now would never complete (short commands exit right after logging).
+    for (const f of [() => dest.flushSync(), () => lines.flushSync(2)]) {
+      try {
+        f();
+      } catch {
+        // stderr gone, or sonic-boom not ready
+      }
     }
   });
   return pino({ level, base: undefined }, lines);

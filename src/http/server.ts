@@ -8,9 +8,11 @@
  *
  * File bodies bypass fastify's reply pipeline (reply.hijack()) and go through our own
  * sender (file-sender.ts): large pooled reads written straight to the response. Plain
- * GET/HEAD requests for files under /ltsp/ do not enter fastify at all: a node:http
- * request handler in front of it (`fileFastPath`) answers them with the same code the
- * fastify file route runs, and hands everything else to fastify. Every request gets one
+ * GET/HEAD requests for files under /ltsp/ do not enter fastify at all: `fileFastPath`
+ * answers them with the same code the fastify file route runs, called from the raw front
+ * (raw-front.ts: reads requests off the socket itself, hands node:http every request it
+ * does not take) and, for connections node:http owns, from a node:http request handler in
+ * front of fastify; everything else goes to fastify. Every request gets one
  * access-log line and metrics from the raw response's 'close' (access-log.ts); file, image
  * and script requests also emit a BootEvent.
  */
@@ -29,6 +31,11 @@ import { imageTokensFromConfig, type ImageTokens } from './image-token.js';
 import { inSubnets, parseSubnets, unmapIPv4 } from './client-subnet.js';
 import { ipxeScriptProvider } from './script-provider.js';
 import { clientIp, requestRecorder, type RouteLabel, type Track } from './access-log.js';
+import { rawFront, type RawFront } from './raw-front.js';
+import type { Socket } from 'node:net';
+
+/** Keep-alive idle time (node:http and the raw front alike). */
+const KEEP_ALIVE_MS = 65_000;
 
 /** What a script generator learns about the request. */
 export interface ScriptRequest {
@@ -140,21 +147,54 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     onLoadError: (file, err) => log.warn({ file, err: err.message }, 'could not keep the file in memory; serving it from disk'),
     onLookup: (hit) => (hit ? cacheHit : cacheMiss).inc(),
   });
+  let front: RawFront | undefined;
+  const mFront = metrics.counter('ltsp_http_raw_front_total', 'Requests answered by the raw HTTP front, and connections it handed to node:http');
+  const frontAnswered = seriesOf(mFront, { result: 'answered' });
+  const frontHandedOver = seriesOf(mFront, { result: 'handed_over' });
   const app = Fastify({
     // The same server settings fastify applies to a server it creates itself (lib/server.js).
     serverFactory: (handler) => {
       const server = createServer((req, res) => {
         if (!fileFastPath(req, res)) handler(req, res);
       });
-      server.keepAliveTimeout = 65_000;
+      server.keepAliveTimeout = KEEP_ALIVE_MS;
       server.requestTimeout = 0;
       server.setTimeout(0);
+      // The raw front takes each connection first and hands node:http the ones (and the
+      // requests) it does not answer itself (raw-front.ts).
+      const nodeConnection = server.listeners('connection')[0] as (s: Socket) => void;
+      server.off('connection', nodeConnection);
+      front = rawFront({
+        // node:http types, structurally what the file code uses (raw-front.ts RawResponse)
+        handle: (req, res) => {
+          const taken = fileFastPath(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+          if (taken) frontAnswered.inc();
+          return taken;
+        },
+        fallback: (s) => {
+          frontHandedOver.inc();
+          nodeConnection.call(server, s);
+        },
+        keepAliveMs: KEEP_ALIVE_MS,
+      });
+      server.on('connection', front.accept);
+      // fastify's close (forceCloseConnections) also closes the connections the front owns
+      const closeAll = server.closeAllConnections.bind(server);
+      const closeIdle = server.closeIdleConnections.bind(server);
+      server.closeAllConnections = () => {
+        front?.closeAll();
+        closeAll();
+      };
+      server.closeIdleConnections = () => {
+        front?.closeIdle();
+        closeIdle();
+      };
       return server;
     },
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: KEEP_ALIVE_MS,
     routerOptions: { maxParamLength: 4096 },
     bodyLimit: 1024,
     return503OnClosing: true,
@@ -219,6 +259,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
+    front?.stopTaking();
     done();
   });
 

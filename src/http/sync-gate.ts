@@ -15,8 +15,9 @@
  * the thread was preempted mid-call. Closing the gate then (as a plain timer did) sent
  * every read through the thread pool for 10 s, i.e. most of the time under load, which is
  * exactly when the round trips cost most. A read that waited for the disk shows up in
- * ru_inblock; a preempted one does not. The count is taken around each call (getrusage,
- * ~1 µs), so a slow call is blamed only for block reads made during it: on this machine a
+ * ru_inblock; a preempted one does not. The count is taken around each call (before it
+ * from a sample at most 1 ms old), so a slow call is blamed only for block reads made
+ * during it or just before: on this machine a
  * hot file loses page-cache pages all the time (the 1 GiB bench file re-read ~6 MB/s from
  * disk under 128 KiB random ranges), and with a looser attribution (block reads of the
  * last 100 ms) preempted calls were blamed for them and the gate was closed most of the
@@ -36,6 +37,9 @@
  * one read at most every few seconds, while a stray evicted page costs 200 ms of
  * thread-pool round trips, not 10 s.
  */
+/** How old the block-count sample taken before a call may be (ms), see `run`. */
+const SAMPLE_MS = 1;
+
 export class SyncGate {
   private offUntil = -Infinity;
   private coolOff: number;
@@ -58,15 +62,30 @@ export class SyncGate {
 
   /** Runs `fn` synchronously and times it; a slow call that read from the disk closes the gate for a while. */
   run<T>(fn: () => T): T {
-    const blocks = this.blockReads();
     const t0 = this.now();
+    // The count before the call, from a sample at most SAMPLE_MS old: process.resourceUsage()
+    // costs ~2.5 µs (it builds a 16-field object), and a file request makes two gated calls
+    // (stat, pread) — with a sample per call that was ~10 µs of a ~250 µs 128 KiB range. A
+    // slow call lasts over slowMs (10 ms), so the extra ≤1 ms before it hardly widens the blame.
+    if (t0 - this.sampledAt > SAMPLE_MS) {
+      this.blocksAt = this.blockReads();
+      this.sampledAt = t0;
+    }
     try {
       return fn();
     } finally {
       const t1 = this.now();
-      if (t1 - t0 > this.slowMs && this.blockReads() !== blocks) this.close(t1);
+      if (t1 - t0 > this.slowMs) {
+        const blocks = this.blockReads();
+        if (blocks !== this.blocksAt) this.close(t1);
+        this.blocksAt = blocks;
+        this.sampledAt = t1;
+      }
     }
   }
+
+  private blocksAt = 0;
+  private sampledAt = -Infinity;
 
   private close(t: number): void {
     // Another disk read soon after the last cool-off ended: the file is still cold, wait longer.

@@ -1,0 +1,337 @@
+/**
+ * A lean HTTP/1.1 front for the one request that dominates the service: a plain GET/HEAD
+ * of a file under /ltsp/. It reads requests off the TCP socket itself and answers the ones
+ * `handle` accepts with a small response object (`RawResponse`) that the file code drives
+ * exactly like a node:http ServerResponse. Everything else — any other route, any request
+ * it does not parse with certainty — is handed to node:http (and fastify) untouched: the
+ * bytes read so far are pushed back onto the socket (`unshift`) and node:http's own
+ * connection listener adopts the socket, which stays with node:http from then on.
+ *
+ * Why: a 128 KiB Range request (squashfs over HTTP, UEFI HTTP Boot) costs ~45 µs more
+ * through node:http's parser, IncomingMessage/ServerResponse and header validation than
+ * through this front (bench/http.mjs and a bare node:http + pread server, same run), on a
+ * request that takes ~250 µs in all at nginx's speed.
+ *
+ * Strict on purpose: a request line other than `GET|HEAD <origin-form> HTTP/1.0|1.1`, a
+ * header line that is not `token: value` without control characters, a repeated header,
+ * a request body (Content-Length ≠ 0, Transfer-Encoding), Expect, Upgrade, a missing Host
+ * on HTTP/1.1, or a head over 16 KiB (node:http's limit) all go to node:http, which then
+ * answers (or refuses) them as it always did. Handing over happens only between responses.
+ */
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** node:http's default maxHeaderSize: longer heads are node:http's to refuse (431). */
+const MAX_HEAD = 16 * 1024;
+/** Pipelined bytes buffered while a response is in flight before reading pauses. */
+const MAX_PENDING = 64 * 1024;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Control characters other than HTAB are not allowed in a field value (RFC 9110 §5.5). */
+const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+const REQUEST_LINE = /^(GET|HEAD) (\/[^ ]*) HTTP\/1\.([01])$/;
+
+/** What the file code reads of a request (the subset of IncomingMessage it uses). */
+export interface RawRequest {
+  method: 'GET' | 'HEAD';
+  url: string;
+  httpVersion: '1.0' | '1.1';
+  headers: RawHeaders;
+  socket: Socket;
+}
+
+let dateSecond = -1;
+let dateText = '';
+/** The Date header value, formatted once per second (as node:http does). */
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateText = new Date(s * 1000).toUTCString();
+  }
+  return dateText;
+}
+
+/**
+ * The response side: writeHead/write/end/destroy, headersSent/writableEnded/
+ * writableFinished/statusCode, and 'finish' then 'close' when the body is in the kernel —
+ * or 'close' alone when the connection died first (writableFinished stays false), as
+ * node:http's ServerResponse does. Head and first body bytes go out in one writev.
+ */
+export class RawResponse extends EventEmitter {
+  statusCode = 200;
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  private head: string | undefined;
+  private closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly isHead: boolean,
+    private readonly keepAlive: boolean,
+    private readonly keepAliveSeconds: number,
+  ) {
+    super();
+  }
+
+  writeHead(status: number, headers: Record<string, string | number> = {}): this {
+    if (this.headersSent) throw new Error('headers already sent');
+    this.statusCode = status;
+    this.headersSent = true;
+    let h = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    for (const k in headers) h += `${k}: ${headers[k]}\r\n`;
+    h += `Date: ${httpDate()}\r\n`;
+    // the same trailer node:http writes, so both paths answer byte-identical heads
+    h += this.keepAlive ? `Connection: keep-alive\r\nKeep-Alive: timeout=${this.keepAliveSeconds}\r\n\r\n` : 'Connection: close\r\n\r\n';
+    this.head = h;
+    return this;
+  }
+
+  getHeader(): undefined {
+    return undefined;
+  }
+
+  write(chunk: Buffer, cb?: (err?: Error | null) => void): boolean {
+    if (this.writableEnded) throw new Error('write after end');
+    return this.send(chunk, cb);
+  }
+
+  end(chunk?: Buffer | (() => void), cb?: () => void): this {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    }
+    if (this.writableEnded) return this;
+    if (!this.headersSent) this.writeHead(this.statusCode, { 'content-length': chunk?.length ?? 0 });
+    this.writableEnded = true;
+    this.send(chunk, (err) => {
+      if (err || this.closed) return; // the connection died: 'close' (unfinished) comes from it
+      this.writableFinished = true;
+      cb?.();
+      this.emit('finish');
+      this.emitClose();
+    });
+    if (!this.keepAlive) this.socket.end();
+    return this;
+  }
+
+  destroy(err?: Error): this {
+    this.socket.destroy(err);
+    return this;
+  }
+
+  /** Called by the connection when its socket closed (and once the response finished). */
+  emitClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close');
+  }
+
+  /** Writes the pending head (once) and `chunk`; a HEAD response never carries a body. */
+  private send(chunk: Buffer | undefined, cb?: (err?: Error | null) => void): boolean {
+    const body = this.isHead || !chunk || chunk.length === 0 ? undefined : chunk;
+    const head = this.head;
+    this.head = undefined;
+    const s = this.socket;
+    if (s.destroyed) {
+      // net calls back with an error for writes on a destroyed socket, asynchronously
+      if (cb) process.nextTick(cb, new Error('socket closed'));
+      return false;
+    }
+    if (head === undefined && body === undefined) {
+      if (cb) process.nextTick(cb, null);
+      return true;
+    }
+    if (head !== undefined && body !== undefined) {
+      s.cork();
+      s.write(head, 'latin1');
+      const ok = s.write(body, cb);
+      s.uncork();
+      return ok;
+    }
+    return head !== undefined ? s.write(head, 'latin1', cb) : s.write(body!, cb);
+  }
+}
+
+export interface RawFrontOptions {
+  /**
+   * Takes the request (true: it will end or destroy `res`) or leaves it to node:http
+   * (false: nothing may have been written).
+   */
+  handle(req: RawRequest, res: RawResponse): boolean;
+  /** node:http's connection listener: adopts a socket handed over. */
+  fallback(socket: Socket): void;
+  /** Idle time allowed between requests (and for a request head to arrive). */
+  keepAliveMs: number;
+}
+
+export interface RawFront {
+  /** The server's 'connection' listener. */
+  accept(socket: Socket): void;
+  /** From now on hand every new request to node:http. */
+  stopTaking(): void;
+  /** Destroys the connections this front still owns (server close). */
+  closeAll(): void;
+  closeIdle(): void;
+  /** Connections currently owned by the front. */
+  readonly size: number;
+}
+
+/**
+ * The request headers the file path reads (lower-case names, as node:http gives them);
+ * other headers are checked for syntax and otherwise ignored. A fixed shape, no per-request
+ * dictionary: V8 keeps property access on it fast.
+ */
+export class RawHeaders {
+  host?: string;
+  range?: string;
+  'if-range'?: string;
+  'if-match'?: string;
+  'if-none-match'?: string;
+  'if-modified-since'?: string;
+  'if-unmodified-since'?: string;
+  connection?: string;
+  'user-agent'?: string;
+}
+
+const KNOWN = new Set(['host', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'connection', 'user-agent']);
+/** Headers that make a request node:http's (a body, 100-continue, protocol switch). */
+const NOT_OURS = new Set(['content-length', 'transfer-encoding', 'expect', 'upgrade']);
+
+/** A parsed head; undefined when node:http should see the request instead. */
+export function parseHead(text: string): { method: 'GET' | 'HEAD'; url: string; httpVersion: '1.0' | '1.1'; headers: RawHeaders } | undefined {
+  let eol = text.indexOf('\r\n');
+  const m = REQUEST_LINE.exec(eol < 0 ? text : text.slice(0, eol));
+  if (!m) return undefined;
+  const headers = new RawHeaders();
+  while (eol >= 0) {
+    const from = eol + 2;
+    eol = text.indexOf('\r\n', from);
+    const line = eol < 0 ? text.slice(from) : text.slice(from, eol);
+    const c = line.indexOf(':');
+    if (c <= 0) return undefined;
+    const name = line.slice(0, c);
+    if (!TOKEN.test(name)) return undefined;
+    const value = line.slice(c + 1).trim();
+    if (CTL.test(value)) return undefined;
+    const key = name.toLowerCase();
+    if (KNOWN.has(key)) {
+      const h = headers as Record<string, string | undefined>;
+      if (h[key] !== undefined) return undefined; // repeated: node:http's rules decide
+      h[key] = value;
+    } else if (NOT_OURS.has(key) && !(key === 'content-length' && value === '0')) return undefined;
+  }
+  const httpVersion = m[3] === '1' ? '1.1' : '1.0';
+  if (httpVersion === '1.1' && !headers.host) return undefined;
+  return { method: m[1] as 'GET' | 'HEAD', url: m[2]!, httpVersion, headers };
+}
+
+function wantsKeepAlive(httpVersion: '1.0' | '1.1', connection: string | undefined): boolean {
+  const c = connection?.toLowerCase() ?? '';
+  return httpVersion === '1.1' ? !/(^|[\s,])close($|[\s,])/.test(c) : /(^|[\s,])keep-alive($|[\s,])/.test(c);
+}
+
+export function rawFront(opts: RawFrontOptions): RawFront {
+  const owned = new Map<Socket, { busy: () => boolean }>();
+  let taking = true;
+  const keepAliveSeconds = Math.round(opts.keepAliveMs / 1000);
+
+  function accept(socket: Socket): void {
+    if (!taking) return opts.fallback(socket);
+    socket.setNoDelay(true);
+    let pending: Buffer | undefined;
+    let res: RawResponse | undefined;
+
+    const onData = (d: Buffer) => {
+      pending = pending ? Buffer.concat([pending, d]) : d;
+      if (res) {
+        if (pending.length > MAX_PENDING) socket.pause();
+        return;
+      }
+      next();
+    };
+    const onTimeout = () => {
+      if (!res) socket.destroy();
+    };
+    const onError = () => {
+      // ECONNRESET and friends: 'close' follows and ends the response as aborted.
+    };
+    const onClose = () => {
+      owned.delete(socket);
+      res?.emitClose();
+      res = undefined;
+    };
+
+    /** Gives the socket and every byte not yet answered to node:http. */
+    const handOver = () => {
+      owned.delete(socket);
+      socket.off('data', onData);
+      socket.off('timeout', onTimeout);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      socket.setTimeout(0);
+      socket.pause();
+      if (pending) socket.unshift(pending);
+      pending = undefined;
+      opts.fallback(socket);
+      // node:http listens for 'data' now; let the pushed-back bytes flow to it.
+      process.nextTick(() => {
+        if (!socket.destroyed) socket.resume();
+      });
+    };
+
+    /** Answers the next complete request in `pending`, if any. */
+    const next = (): void => {
+      if (!pending || res || socket.destroyed) return;
+      const end = pending.indexOf('\r\n\r\n', 0, 'latin1');
+      if (end < 0) {
+        if (pending.length > MAX_HEAD) handOver();
+        return;
+      }
+      if (end > MAX_HEAD || !taking) return handOver();
+      const p = parseHead(pending.toString('latin1', 0, end));
+      if (!p) return handOver();
+      const keepAlive = taking && wantsKeepAlive(p.httpVersion, p.headers.connection);
+      const req: RawRequest = { method: p.method, url: p.url, httpVersion: p.httpVersion, headers: p.headers, socket };
+      const r = new RawResponse(socket, p.method === 'HEAD', keepAlive, keepAliveSeconds);
+      if (!opts.handle(req, r)) return handOver();
+      res = r;
+      const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
+      pending = rest;
+      socket.setTimeout(0); // no timeout while answering (the server's setTimeout(0))
+      r.once('close', () => {
+        if (res !== r) return;
+        res = undefined;
+        if (!r.writableFinished || !keepAlive || socket.destroyed) return;
+        socket.setTimeout(opts.keepAliveMs);
+        if (socket.isPaused()) socket.resume();
+        next();
+      });
+    };
+
+    owned.set(socket, { busy: () => res !== undefined });
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    socket.on('timeout', onTimeout);
+    socket.setTimeout(opts.keepAliveMs);
+  }
+
+  return {
+    accept,
+    stopTaking() {
+      taking = false;
+    },
+    closeAll() {
+      for (const s of [...owned.keys()]) s.destroy();
+    },
+    closeIdle() {
+      for (const [s, c] of [...owned]) if (!c.busy()) s.destroy();
+    },
+    get size() {
+      return owned.size;
+    },
+  };
+}

@@ -6,6 +6,10 @@
  *   sudo node bench/dhcp-full.mjs --clients 1000 --rounds 3 --concurrency 64 --rate 400
  *   sudo node bench/dhcp-full.mjs --lease-dir /dev/shm   # lease files on tmpfs: no disk in the way
  *   sudo node bench/dhcp-full.mjs --log-dir /dev/shm     # both servers' logs on tmpfs (leases stay on disk)
+ *   sudo node bench/dhcp-full.mjs --runs paced --wire    # + per run, timings at the client's NIC (tcpdump):
+ *        the server's part (DISCOVER→OFFER, REQUEST→ACK) apart from the simulator's (bench/dhcp-full-wire.mjs)
+ *   sudo KEEP_LOGS=1 node bench/dhcp-full.mjs --log-dir DIR --server-node-args=--trace-gc
+ *        keep both servers' logs, ltsp-ts's stdout and the captures in DIR
  *
  * Needs root (network namespaces). Topology, made here and removed at the end:
  *   lt-fd-bench-<id>-srv: lan0 10.97.0.1/16   ← the DHCP server under test (one at a time)
@@ -46,6 +50,11 @@ const { values } = parseArgs({
     runs: { type: 'string', default: 'max,paced' },
     // ltsp-ts's journal commits: auto (default), loop or pool (lease-journal.ts).
     'commit-on': { type: 'string' },
+    // Capture the client's NIC during paced runs (tcpdump) and print wire timings per run:
+    // what the server took (DISCOVER→OFFER + REQUEST→ACK at the NIC) apart from the simulator's own delays.
+    wire: { type: 'boolean', default: false },
+    // Extra node flags for ltsp-ts's server (--trace-gc, --cpu-prof ...), space-separated.
+    'server-node-args': { type: 'string', default: '' },
   },
 });
 const N = Number(values.clients);
@@ -74,7 +83,8 @@ function cleanup() {
     }
   }
   rmSync(dir, { recursive: true, force: true });
-  rmSync(logDir, { recursive: true, force: true });
+  if (process.env.KEEP_LOGS) console.error(`kept ${logDir}`);
+  else rmSync(logDir, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
@@ -114,7 +124,7 @@ const servers = {
   'ltsp-ts': async (round) => {
     const conf = path.join(dir, 'ltsp.conf');
     writeFileSync(conf, `[server]\nDHCP_RANGE=${POOL[0]},${POOL[1]},12h\n`);
-    const p = start(SRV, process.execPath, [path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info', ...(values['commit-on'] ? ['--commit-on', values['commit-on']] : [])], path.join(logDir, `ltsp-ts-${round}.log`));
+    const p = start(SRV, process.execPath, [...values['server-node-args'].split(' ').filter(Boolean), path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info', ...(values['commit-on'] ? ['--commit-on', values['commit-on']] : [])], path.join(logDir, `ltsp-ts-${round}.log`));
     for (let i = 0; i < 100 && !p.out.includes('"ready"'); i++) {
       if (p.exitCode !== null) throw new Error(`ltsp-ts exited: ${p.err}`);
       await sleep(50);
@@ -133,6 +143,21 @@ const servers = {
   },
 };
 
+/** tcpdump on the client's NIC while fn runs; returns fn's result with the wire timings (bench/dhcp-full-wire.mjs). */
+async function withWire(name, round, fn) {
+  if (!values.wire) return fn();
+  const file = path.join(logDir, `wire-${name}-${round}.pcap`);
+  const p = start(CLI, 'tcpdump', ['-i', 'eth0', '-n', '-s', '400', '-B', '16384', '--time-stamp-precision=nano', '-w', file, 'udp']);
+  for (let i = 0; i < 50 && !p.err.includes('listening'); i++) await sleep(50);
+  const r = await fn();
+  await sleep(100);
+  p.kill('SIGINT');
+  for (let i = 0; i < 50 && p.exitCode === null; i++) await sleep(50);
+  procs.delete(p);
+  r.wire = JSON.parse(execFileSync(process.execPath, [path.join(here, 'dhcp-full-wire.mjs'), file], { encoding: 'utf8' }));
+  return r;
+}
+
 async function sim(args) {
   const p = start(CLI, process.execPath, [path.join(here, 'dhcp-full-sim.mjs'), 'dora', '--clients', String(N), ...args]);
   for (let i = 0; i < 1200 && p.exitCode === null; i++) await sleep(100);
@@ -150,11 +175,13 @@ for (let round = 0; round < ROUNDS; round++) {
     const server = await servers[name](round);
     // Distinct MACs per run, so every DORA is a new client for the server.
     const max = runs.includes('max') ? await sim(['--concurrency', values.concurrency, '--mac-prefix', `02:${(round * 4 + 0).toString(16).padStart(2, '0')}`]) : none;
-    const paced = runs.includes('paced') ? await sim(['--rate', values.rate, '--mac-prefix', `02:${(round * 4 + 1).toString(16).padStart(2, '0')}`]) : none;
+    const paced = runs.includes('paced') ? await withWire(name, round, () => sim(['--rate', values.rate, '--mac-prefix', `02:${(round * 4 + 1).toString(16).padStart(2, '0')}`])) : none;
     await stop(server);
+    if (process.env.KEEP_LOGS) writeFileSync(path.join(logDir, `${name}-${round}.stdout`), server.out);
     results[name].max.push(max);
     results[name].paced.push(paced);
-    console.log(`round ${round + 1} ${name.padEnd(8)} max: ${max.rate} DORA/s p50 ${max.p50} ms p99 ${max.p99} ms (${max.completed}/${N}, ${max.failed} failed) | paced ${values.rate}/s: p50 ${paced.p50} ms p99 ${paced.p99} ms (${paced.completed}/${N}, ${paced.failed} failed)`);
+    console.log(`round ${round + 1} ${name.padEnd(8)} load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} max: ${max.rate} DORA/s p50 ${max.p50} ms p99 ${max.p99} ms (${max.completed}/${N}, ${max.failed} failed) | paced ${values.rate}/s: p50 ${paced.p50} ms p99 ${paced.p99} ms (${paced.completed}/${N}, ${paced.failed} failed)`);
+    if (paced.wire) console.log(`  wire (${name}): ${JSON.stringify(paced.wire)}`);
   }
 }
 

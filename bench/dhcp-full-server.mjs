@@ -5,7 +5,7 @@
  *
  *   node bench/dhcp-full-server.mjs --config FILE [--lease-file F] [--range S,E[,LEASE]]
  *        [--interface IF] [--guard auto|nftables|systemd|single-interface|none] [--log-level L]
- *        [--compact-after RECORDS] [--commit-on auto|loop|pool]
+ *        [--compact-after RECORDS] [--commit-on auto|loop|pool] [--warm-up DORAS]
  *
  * Prints one JSON line `{"ready":true,...}` on stdout once serving; logs go to stderr.
  * SIGTERM/SIGINT: close (removes the nftables guard table).
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     guard: { type: 'string', default: 'auto' },
     'compact-after': { type: 'string' },
     'commit-on': { type: 'string' },
+    'warm-up': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -47,7 +48,7 @@ if (loaded.errors.length) {
 }
 let svc;
 try {
-  svc = await startFullDhcpService({ loaded, log, guard: values.guard, compactAfter: values['compact-after'] ? Number(values['compact-after']) : undefined, commitOn: values['commit-on'] });
+  svc = await startFullDhcpService({ loaded, log, guard: values.guard, compactAfter: values['compact-after'] ? Number(values['compact-after']) : undefined, commitOn: values['commit-on'], warmUp: values['warm-up'] === undefined ? undefined : Number(values['warm-up']) });
 } catch (e) {
   console.error(`error: ${e.message}`);
   process.exit(2);

@@ -40,16 +40,18 @@ for (const e of ev.values()) {
   if (e[1] !== undefined && e[2] !== undefined && (!m.d || e[1] > m.d[1])) m.d = e;
   if (e[3] !== undefined && e[5] !== undefined) m.r = e;
 }
-const srv = [], offerLat = [], ackLat = [], turn = [], whole = [];
+const srv = [], offerLat = [], ackLat = [], turn = [], whole = [], at = [];
+let first = Infinity;
+for (const e of ev.values()) if (e[1] !== undefined && e[1] < first) first = e[1];
 for (const { d: e, r } of byMac.values()) {
   if (!e || !r) continue;
   offerLat.push(e[2] - e[1]); ackLat.push(r[5] - r[3]); turn.push(r[3] - e[2]);
-  srv.push(e[2] - e[1] + r[5] - r[3]); whole.push(r[5] - e[1]);
+  srv.push(e[2] - e[1] + r[5] - r[3]); whole.push(r[5] - e[1]); at.push(e[1] - first);
 }
 const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
 const f = (xs) => `p50 ${q(xs, 0.5).toFixed(2)} p99 ${q(xs, 0.99).toFixed(2)} max ${q(xs, 1).toFixed(2)}`;
 console.log(JSON.stringify({ n: srv.length, server: f(srv), offer: f(offerLat), ack: f(ackLat), clientTurn: f(turn), wireDora: f(whole) }));
 if (process.argv[3] === '--slowest') {
-  const idx = srv.map((v, i) => i).sort((a, b) => srv[b] - srv[a]).slice(0, 12);
-  for (const i of idx) console.log(`srv ${srv[i].toFixed(2)} offer ${offerLat[i].toFixed(2)} ack ${ackLat[i].toFixed(2)} turn ${turn[i].toFixed(2)}`);
+  const idx = srv.map((v, i) => i).sort((a, b) => srv[b] - srv[a]).slice(0, 20);
+  for (const i of idx) console.log(`at ${at[i].toFixed(0).padStart(5)} ms: srv ${srv[i].toFixed(2)} offer ${offerLat[i].toFixed(2)} ack ${ackLat[i].toFixed(2)} turn ${turn[i].toFixed(2)}`);
 }

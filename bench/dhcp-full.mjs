@@ -53,6 +53,8 @@ const { values } = parseArgs({
     // Capture the client's NIC during paced runs (tcpdump) and print wire timings per run:
     // what the server took (DISCOVER→OFFER + REQUEST→ACK at the NIC) apart from the simulator's own delays.
     wire: { type: 'boolean', default: false },
+    // ltsp-ts's synthetic DORAs before serving (createFullDhcp warmUp; default its own).
+    'warm-up': { type: 'string' },
     // Extra node flags for ltsp-ts's server (--trace-gc, --cpu-prof ...), space-separated.
     'server-node-args': { type: 'string', default: '' },
   },
@@ -124,7 +126,7 @@ const servers = {
   'ltsp-ts': async (round) => {
     const conf = path.join(dir, 'ltsp.conf');
     writeFileSync(conf, `[server]\nDHCP_RANGE=${POOL[0]},${POOL[1]},12h\n`);
-    const p = start(SRV, process.execPath, [...values['server-node-args'].split(' ').filter(Boolean), path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info', ...(values['commit-on'] ? ['--commit-on', values['commit-on']] : [])], path.join(logDir, `ltsp-ts-${round}.log`));
+    const p = start(SRV, process.execPath, [...values['server-node-args'].split(' ').filter(Boolean), path.join(here, 'dhcp-full-server.mjs'), '--config', conf, '--lease-file', path.join(dir, `ltsp-ts-${round}.journal`), '--log-level', 'info', ...(values['commit-on'] ? ['--commit-on', values['commit-on']] : []), ...(values['warm-up'] ? ['--warm-up', values['warm-up']] : [])], path.join(logDir, `ltsp-ts-${round}.log`));
     for (let i = 0; i < 100 && !p.out.includes('"ready"'); i++) {
       if (p.exitCode !== null) throw new Error(`ltsp-ts exited: ${p.err}`);
       await sleep(50);

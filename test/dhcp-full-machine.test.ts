@@ -14,6 +14,7 @@ import {
   type ClientKind, type DhcpPacket,
 } from '../protocols/dhcp/index.js';
 import { loadConfigText } from '../src/config/index.js';
+import { pino } from 'pino';
 import { silentLogger } from '../src/log.js';
 import { policyFromConfig } from '../src/dhcp/policy.js';
 import { createFullDhcp, type FullDhcp, type FullReply } from '../src/dhcp/full/index.js';
@@ -259,6 +260,28 @@ describe('full DHCP state machine', () => {
     expect(readString(getOption(http, OPT.VENDOR_CLASS))).toBe('HTTPClient');
     expect(http.file).toMatch(/^http:\/\/192\.168\.67\.1:8080\/ltsp\/snponly\.efi$/);
     expect(readString(getOption(http, OPT.BOOTFILE))).toBe(http.file);
+    await s.close();
+  });
+
+  test('start-up warm-up runs the packet paths on synthetic clients and leaves no trace: no lease, journal line, info log line or cached client setting', async () => {
+    const loaded = loadConfigText(CONF, { configFile: 'ltsp.conf' });
+    const policy = policyFromConfig(loaded);
+    const asked: string[] = [];
+    const spied = { ...policy, clientSettings: (mac: string) => (asked.push(mac), policy.clientSettings(mac)) };
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'debug', base: undefined }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
+    const file = path.join(dir, 'warm.journal');
+    const s = await createFullDhcp({ loaded, log, iface: LAN, policy: spied, leaseFile: file, now, warmUp: 200 });
+    const warm = lines.find((l) => /warmed up|warm-up failed/.test(l.msg));
+    expect(warm?.msg).toMatch(/packet paths warmed up in \d+ ms \([1-9]\d* journal bytes, not written\)/);
+    expect(lines.filter((l) => l.level >= 30 && l.msg.startsWith('dhcp full 02:00:5e'))).toEqual([]);
+    expect(asked).toEqual([]);
+    expect(s.leases()).toEqual([]);
+    expect(await readFile(file, 'utf8')).toBe('');
+    // The real table starts empty: the first client gets the pool's first free address.
+    const ack = await dora(s, 'linux-ipconfig', '52:54:00:00:0b:01');
+    expect(s.leases().map((l) => l.ip)).toEqual([ack.yiaddr]);
+    expect(new Set(asked)).toEqual(new Set(['52:54:00:00:0b:01']));
     await s.close();
   });
 

@@ -43,6 +43,8 @@ export interface FullDhcpServiceOptions {
   compactAfter?: number;
   /** Where journal batches are committed, see createFullDhcp. */
   commitOn?: 'auto' | 'loop' | 'pool';
+  /** Synthetic DORAs before serving, see createFullDhcp. */
+  warmUp?: number;
 }
 
 export interface FullDhcpService {
@@ -70,7 +72,7 @@ export async function startFullDhcpService(opts: FullDhcpServiceOptions): Promis
   let full: FullDhcp | undefined;
   const sockets: Socket[] = [];
   try {
-    full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun, compactAfter: opts.compactAfter, commitOn: opts.commitOn });
+    full = await createFullDhcp({ loaded: opts.loaded, log, iface, policy: policyFromConfig(opts.loaded), events: opts.events, metrics: opts.metrics, clientPort: opts.clientPort, relayPort: opts.relayPort, dryRun: opts.dryRun, compactAfter: opts.compactAfter, commitOn: opts.commitOn, warmUp: opts.warmUp });
     const wild = await bindSocket('0.0.0.0', cfg.dhcp.port, true);
     sockets.push(wild);
     const port = wild.address().port;

@@ -11,7 +11,7 @@
  * Both servers serve the same file from the same temp dir on 127.0.0.1 (random ports),
  * nginx as `nginx -c <generated conf>` with worker_processes 1 and sendfile on, ltsp-ts as
  * a child process running dist/src/http/server.js with its access log at info level to a
- * file (nginx writes its access log too). Clients are curl processes; every download's
+ * file through the daemon's logger (src/log.ts; nginx writes its access log too). Clients are curl processes; every download's
  * size is checked. Per round, in alternating order: one full download, N concurrent full
  * downloads, one 256 MiB Range, and R random 128 KiB Ranges over one keep-alive
  * connection (curl --next; one connect is checked); before the rounds, two unmeasured
@@ -32,17 +32,18 @@ const dist = path.join(here, '..', 'dist', 'src');
 
 // ---- child mode: run the ltsp-ts HTTP service ----------------------------------------
 if (process.argv[2] === '--serve') {
-  const [, , , tftpDir, logFile] = process.argv;
+  const [, , , tftpDir] = process.argv;
   const { startHttpServer } = await import(path.join(dist, 'http', 'server.js'));
   const { ConfigSchema } = await import(path.join(dist, 'config', 'index.js'));
-  const { pino } = await import('pino');
+  const { createLogger } = await import(path.join(dist, 'log.js'));
   const config = ConfigSchema.parse({
     configFile: '/dev/null',
     tftpDir,
     baseDir: tftpDir,
     http: { port: 0, address: '127.0.0.1' },
   });
-  const log = pino({ level: 'info', base: undefined }, pino.destination({ dest: logFile, sync: false }));
+  // The daemon's own logger (JSON lines on stderr, batched); the driver points stderr at a file.
+  const log = createLogger('info', { pretty: false });
   const s = await startHttpServer({ config, log });
   process.stdout.write(`PORT ${s.port}\n`);
   process.on('SIGTERM', () => s.close().then(() => process.exit(0)));
@@ -208,9 +209,11 @@ async function main() {
     await fh.close();
 
     // ltsp-ts
-    const ours = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', path.join(dir, 'tftp'), path.join(dir, 'ltsp-ts.log')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const logFile = await open(path.join(dir, 'ltsp-ts.log'), 'w');
+    const ours = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', path.join(dir, 'tftp')], {
+      stdio: ['ignore', 'pipe', logFile.fd],
     });
+    await logFile.close(); // the child has its own copy
     children.push(ours);
     const port = Number((await waitLine(ours, /PORT (\d+)/, 'ltsp-ts'))[1]);
 

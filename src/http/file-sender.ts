@@ -22,11 +22,11 @@ const POOL_MAX = 32;
 
 const pool: Buffer[] = [];
 
-function takeBuffer(): Buffer {
+export function takeBuffer(): Buffer {
   return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
 }
 
-function giveBuffer(b: Buffer): void {
+export function giveBuffer(b: Buffer): void {
   if (pool.length < POOL_MAX) pool.push(b);
 }
 

@@ -30,6 +30,8 @@ import { fsSyncGate } from './sync-gate.js';
 
 interface Entry {
   key: string;
+  /** The requested path (what is stat'ed to validate the entry). */
+  joined: string;
   fd: number;
   path: string;
   stat: Stats;
@@ -57,27 +59,44 @@ export class OpenFileCache {
    * exactly once), served from the cache when the path still names the cached file.
    */
   async open(root: Root, base: string, parts: string[], followOutside: boolean): Promise<OpenedFile> {
-    // parts come from safeComponents (no '', '.', '..'), base is normalised: a plain join is path.join
-    const joined = base.endsWith('/') ? path.join(base, ...parts) : `${base}/${parts.join('/')}`;
-    const key = `${followOutside ? '1' : '0'}${root.dir}\0${joined}`;
-    const e = this.entries.get(key);
-    if (e && fsSyncGate.allowed()) {
-      let st: Stats | undefined;
-      try {
-        st = fsSyncGate.run(() => statSync(joined, { throwIfNoEntry: false }));
-      } catch {
-        st = undefined; // EACCES, ELOOP...: openInside gives the answer
-      }
-      if (st && sameFile(st, e.stat) && this.now() - e.checkedAt < this.maxAgeMs) {
-        this.entries.delete(key); // move to the most recently used end
-        this.entries.set(key, e);
-        return this.lease(e);
-      }
-      this.drop(e);
-    }
+    const key = this.keyOf(root, base, parts, followOutside);
+    const hit = this.hit(key);
+    if (hit) return hit;
     const file = await openInside(root, base, parts, followOutside);
     this.remember(key, file);
     return file;
+  }
+
+  /**
+   * The synchronous half of `open`: the cached file when the path still names it, else
+   * undefined (then call `open`). Lets the common request run without a promise.
+   */
+  openCached(root: Root, base: string, parts: string[], followOutside: boolean): OpenedFile | undefined {
+    return this.hit(this.keyOf(root, base, parts, followOutside));
+  }
+
+  private keyOf(root: Root, base: string, parts: string[], followOutside: boolean): string {
+    // parts come from safeComponents (no '', '.', '..'), base is normalised: a plain join is path.join
+    const joined = base.endsWith('/') ? path.join(base, ...parts) : `${base}/${parts.join('/')}`;
+    return `${followOutside ? '1' : '0'}${root.dir}\0${joined}`;
+  }
+
+  private hit(key: string): OpenedFile | undefined {
+    const e = this.entries.get(key);
+    if (!e || !fsSyncGate.allowed()) return undefined;
+    let st: Stats | undefined;
+    try {
+      st = fsSyncGate.run(() => statSync(e.joined, { throwIfNoEntry: false }));
+    } catch {
+      st = undefined; // EACCES, ELOOP...: openInside gives the answer
+    }
+    if (st && sameFile(st, e.stat) && this.now() - e.checkedAt < this.maxAgeMs) {
+      this.entries.delete(key); // move to the most recently used end
+      this.entries.set(key, e);
+      return this.lease(e);
+    }
+    this.drop(e);
+    return undefined;
   }
 
   /** Closes every descriptor not in use by a response (server shutdown). */
@@ -112,7 +131,7 @@ export class OpenFileCache {
   private remember(key: string, file: OpenedFile): void {
     const old = this.entries.get(key);
     if (old) this.drop(old);
-    const e: Entry = { key, fd: file.fd, path: file.path, stat: file.stat, refs: 2, checkedAt: this.now() };
+    const e: Entry = { key, joined: key.slice(key.indexOf('\0') + 1), fd: file.fd, path: file.path, stat: file.stat, refs: 2, checkedAt: this.now() };
     this.entries.set(key, e);
     let closed = false;
     file.close = () => {

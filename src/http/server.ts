@@ -26,7 +26,7 @@ import { MetricsRegistry, seriesOf } from '../metrics.js';
 import { PathRefused, Root, safeComponents, type OpenedFile } from './safe-path.js';
 import { OpenFileCache } from './open-file-cache.js';
 import { ContentCache } from './content-cache.js';
-import { plain, serveFile } from './serve-file.js';
+import { plain, serveFile, serveFileNow } from './serve-file.js';
 import { imageTokensFromConfig, type ImageTokens } from './image-token.js';
 import { inSubnets, parseSubnets, unmapIPv4 } from './client-subnet.js';
 import { ipxeScriptProvider } from './script-provider.js';
@@ -210,16 +210,20 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     done();
   });
 
+  function sendFailed(res: ServerResponse, t: Track, err: Error, file: string): void {
+    log.error({ err, file }, 'file send failed');
+    t.reason = err.message;
+    if (!res.headersSent) res.writeHead(500).end();
+    else res.destroy();
+  }
+
   /** Hands a confined file to serveFile and records the outcome (raw response, no fastify). */
   async function sendFile(res: ServerResponse, req: IncomingMessage, t: Track, file: OpenedFile): Promise<void> {
     try {
       // serveFile fills the track (bytes, outcome, reason) before the response ends.
       await serveFile(req, res, file, t, contents);
     } catch (err) {
-      log.error({ err, file: file.path }, 'file send failed');
-      t.reason = (err as Error).message;
-      if (!res.headersSent) res.writeHead(500).end();
-      else res.destroy();
+      sendFailed(res, t, err as Error, file.path);
     } finally {
       file.close(); // no-op when serveFile closed it
     }
@@ -235,7 +239,31 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
    * GET/HEAD of a file under TFTP_DIR/ltsp (`rest`: the raw path after `/ltsp/`), for the
    * fast path and the fastify route alike. Never rejects: an unexpected error is a 500.
    */
-  async function answerFile(req: IncomingMessage, res: ServerResponse, t: Track, rest: string): Promise<void> {
+  function answerFile(req: IncomingMessage, res: ServerResponse, t: Track, rest: string): Promise<void> | undefined {
+    // The common case first, in this turn: a cached open file and a small or cached body.
+    let parts: string[] | undefined;
+    try {
+      parts = safeComponents(rest);
+    } catch {
+      // answerFileAsync reports it
+    }
+    const cached = parts && files.openCached(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside);
+    if (cached) {
+      t.file = parts!.join('/');
+      let done = false;
+      try {
+        done = serveFileNow(req, res, cached, t, contents);
+      } catch (err) {
+        sendFailed(res, t, err as Error, cached.path);
+        done = true;
+      }
+      if (done) return void cached.close();
+      return sendFile(res, req, t, cached);
+    }
+    return answerFileAsync(req, res, t, rest);
+  }
+
+  async function answerFileAsync(req: IncomingMessage, res: ServerResponse, t: Track, rest: string): Promise<void> {
     t.file = rest;
     let file: OpenedFile;
     try {

@@ -44,6 +44,19 @@ export interface RequestRecorder {
 
 type Level = 'info' | 'warn' | 'debug';
 
+interface AccessLine {
+  client: string;
+  method: string;
+  path: string | undefined;
+  status: number;
+  bytes: number;
+  ms: number;
+  range: string | undefined;
+  ua: string | undefined;
+  aborted?: boolean;
+  reason?: string;
+}
+
 export function clientIp(req: IncomingMessage): string {
   return unmapIPv4(req.socket.remoteAddress ?? '');
 }
@@ -104,7 +117,7 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
     const client = clientIp(req);
     const path = req.url;
     if (log.isLevelEnabled(level)) {
-      const line = {
+      const line: AccessLine = {
         client,
         method,
         path,
@@ -113,9 +126,9 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
         ms: Math.round(ms * 1000) / 1000,
         range: req.headers.range,
         ua: req.headers['user-agent'],
-        ...(aborted ? { aborted: true } : {}),
-        ...(t.reason ? { reason: t.reason } : {}),
       };
+      if (aborted) line.aborted = true;
+      if (t.reason) line.reason = t.reason;
       queue(level, line, `${method} ${path} ${status}`);
     }
     if (wantEvent) {

@@ -29,7 +29,6 @@ const MAX_PENDING = 64 * 1024;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters other than HTAB are not allowed in a field value (RFC 9110 §5.5). */
 const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const REQUEST_LINE = /^(GET|HEAD) (\/[^ ]*) HTTP\/1\.([01])$/;
 
 /** What the file code reads of a request (the subset of IncomingMessage it uses). */
@@ -292,13 +291,16 @@ export function rawFront(opts: RawFrontOptions): RawFront {
     /** Answers the next complete request in `pending`, if any. */
     const next = (): void => {
       if (!pending || res || socket.destroyed) return;
-      const end = pending.indexOf(HEAD_END);
+      // latin1: one char per byte, so string offsets are byte offsets (and a string search
+      // is cheaper than Buffer#indexOf's argument handling)
+      const text = pending.toString('latin1', 0, Math.min(pending.length, MAX_HEAD + 4));
+      const end = text.indexOf('\r\n\r\n');
       if (end < 0) {
         if (pending.length > MAX_HEAD) handOver();
         return;
       }
-      if (end > MAX_HEAD || !taking) return handOver();
-      const p = parseHead(pending.toString('latin1', 0, end));
+      if (!taking) return handOver();
+      const p = parseHead(text.slice(0, end));
       if (!p) return handOver();
       const keepAlive = taking && wantsKeepAlive(p.httpVersion, p.headers.connection);
       const req: RawRequest = { method: p.method, url: p.url, httpVersion: p.httpVersion, headers: p.headers, socket };

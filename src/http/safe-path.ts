@@ -30,11 +30,13 @@ export class PathRefused extends Error {
  * safe components. Throws PathRefused(400) on anything that could name a file outside.
  */
 export function safeComponents(encoded: string): string[] {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(encoded);
-  } catch {
-    throw new PathRefused(400, 'bad percent-encoding');
+  let decoded = encoded;
+  if (encoded.includes('%')) {
+    try {
+      decoded = decodeURIComponent(encoded);
+    } catch {
+      throw new PathRefused(400, 'bad percent-encoding');
+    }
   }
   if (decoded.includes('\0')) throw new PathRefused(400, 'NUL byte in path');
   // dnsmasq/tftpd take '\' as '/' for DOS clients; no HTTP client needs that, so refuse it.

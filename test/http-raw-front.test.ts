@@ -213,6 +213,19 @@ describe('on a live server', () => {
     }
   });
 
+  it('a client that half-closes after its requests gets every answer, then the server closes', async () => {
+    const c = new Conn(t.server.port);
+    try {
+      c.send(get('/ltsp/data.bin', ['Range: bytes=0-9']) + get('/ltsp/data.bin', ['Range: bytes=10-19']));
+      c.sock.end(); // FIN: nothing more to send
+      expect((await c.response()).body.equals(data.subarray(0, 10))).toBe(true);
+      expect((await c.response()).body.equals(data.subarray(10, 20))).toBe(true);
+      expect(await c.closedByServer()).toBe(true);
+    } finally {
+      c.destroy();
+    }
+  });
+
   it('requests the front does not parse with certainty get node:http answers', async () => {
     const cases: [string, number][] = [
       ['GET /ltsp/data.bin HTTP/1.1\r\n\r\n', 400], // no Host

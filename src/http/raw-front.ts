@@ -264,6 +264,13 @@ export function rawFront(opts: RawFrontOptions): RawFront {
     const onError = () => {
       // ECONNRESET and friends: 'close' follows and ends the response as aborted.
     };
+    // The server socket allows half-open connections (node:http's setting): a client that
+    // sends its requests and then FIN still gets every answer, then our FIN.
+    let ended = false;
+    const onEnd = () => {
+      ended = true;
+      next();
+    };
     const onClose = () => {
       owned.delete(socket);
       res?.emitClose();
@@ -277,6 +284,7 @@ export function rawFront(opts: RawFrontOptions): RawFront {
       socket.off('timeout', onTimeout);
       socket.off('error', onError);
       socket.off('close', onClose);
+      socket.off('end', onEnd);
       socket.setTimeout(0);
       socket.pause();
       if (pending) socket.unshift(pending);
@@ -290,13 +298,19 @@ export function rawFront(opts: RawFrontOptions): RawFront {
 
     /** Answers the next complete request in `pending`, if any. */
     const next = (): void => {
-      if (!pending || res || socket.destroyed) return;
+      if (res || socket.destroyed) return;
+      if (!pending) {
+        // The client half-closed (FIN) and everything it sent is answered: close our side.
+        if (ended) socket.end();
+        return;
+      }
       // latin1: one char per byte, so string offsets are byte offsets (and a string search
       // is cheaper than Buffer#indexOf's argument handling)
       const text = pending.toString('latin1', 0, Math.min(pending.length, MAX_HEAD + 4));
       const end = text.indexOf('\r\n\r\n');
       if (end < 0) {
         if (pending.length > MAX_HEAD) handOver();
+        else if (ended) socket.end(); // a partial request that can never complete
         return;
       }
       if (!taking) return handOver();
@@ -305,7 +319,15 @@ export function rawFront(opts: RawFrontOptions): RawFront {
       const keepAlive = taking && wantsKeepAlive(p.httpVersion, p.headers.connection);
       const req: RawRequest = { method: p.method, url: p.url, httpVersion: p.httpVersion, headers: p.headers, socket };
       const r = new RawResponse(socket, p.method === 'HEAD', keepAlive, keepAliveSeconds);
-      if (!opts.handle(req, r)) return handOver();
+      let taken: boolean;
+      try {
+        taken = opts.handle(req, r);
+      } catch {
+        // never expected (the handler answers its own errors); the server must not crash on traffic
+        socket.destroy();
+        return;
+      }
+      if (!taken) return handOver();
       res = r;
       const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
       pending = rest;
@@ -322,6 +344,7 @@ export function rawFront(opts: RawFrontOptions): RawFront {
     socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
+    socket.on('end', onEnd);
     socket.on('timeout', onTimeout);
     socket.setTimeout(opts.keepAliveMs);
   }

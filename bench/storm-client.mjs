@@ -83,7 +83,7 @@ if (!isMainThread) {
     };
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      await step('tftp', async () => {
+      if (!o.skip?.includes('tftp')) await step('tftp', async () => {
         const t = await tftpFetch({ address: job.server, port: 69 }, job.bootFile, { blksize: o.blksize, timeoutMs: o.idleTimeoutMs, localAddress: job.ip, keep: check });
         const want = o.expect[job.bootFile];
         if (!want) throw new Error(`unexpected boot file '${job.bootFile}'`);

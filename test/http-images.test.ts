@@ -87,6 +87,35 @@ describe('images over HTTP', () => {
     expect(part.status).toBe(206);
     expect(part.body.equals(image.subarray(1048000, 1050000))).toBe(true);
   });
+  it('served images take the fast path (raw front) and answer exactly like the fastify route', async () => {
+    const answered = () => Number(/ltsp_http_raw_front_total\{result="answered"\} (\d+)/.exec(on.metrics.render())?.[1] ?? 0);
+    const token = on.server.tokens.sign('x86_64', '127.0.0.1');
+    const q = `?token=${encodeURIComponent(token)}`;
+    // '%2E' in the name makes the request fastify's; the plain name is the fast path's
+    for (const args of [['-r', '1000-132071'], ['-I'], []]) {
+      const before = on.events.length;
+      const n0 = answered();
+      const a = await curl(dir, [...args, `${on.base}/ltsp/images/x86_64.img${q}`]);
+      expect(answered(), args.join(' ')).toBe(n0 + 1);
+      const b = await curl(dir, [...args, `${on.base}/ltsp/images/x86_64%2Eimg${q}`]);
+      expect(answered(), args.join(' ')).toBe(n0 + 1);
+      expect(a.status).toBe(b.status);
+      const { date: _a, ...ha } = a.headers;
+      const { date: _b, ...hb } = b.headers;
+      expect(ha).toEqual(hb);
+      expect(a.body.toString('latin1').replace(/^Date: .*$/im, '')).toBe(b.body.toString('latin1').replace(/^Date: .*$/im, ''));
+      for (let i = 0; i < 100 && on.events.length < before + 2; i++) await new Promise((r) => setTimeout(r, 10));
+      const [ea, eb] = on.events.slice(before);
+      expect(ea).toMatchObject({ file: 'images/x86_64.img', outcome: 'ok' });
+      expect(eb).toMatchObject({ file: ea!.file, outcome: ea!.outcome, bytes: ea!.bytes });
+    }
+    // a refusal is never the fast path's: same 403 text as always
+    const n0 = answered();
+    const bad = await curl(dir, [`${on.base}/ltsp/images/x86_64.img?token=${encodeURIComponent(token)}&token=x`]);
+    expect(bad.status).toBe(403);
+    expect(answered()).toBe(n0);
+  });
+
   it('the decorate hook gives a URL that works for that client only', async () => {
     const u = on.server.tokens.decorate(`${on.base}/ltsp/images/x86_64.img`, 'x86_64', '127.0.0.2');
     expect(u).toMatch(/\?token=\d+\.[A-Za-z0-9_-]{43}$/);

@@ -239,7 +239,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
    * GET/HEAD of a file under TFTP_DIR/ltsp (`rest`: the raw path after `/ltsp/`), for the
    * fast path and the fastify route alike. Never rejects: an unexpected error is a 500.
    */
-  function answerFile(req: IncomingMessage, res: ServerResponse, t: Track, rest: string): Promise<void> | undefined {
+  /** A served tree: where its files are confined, and the prefix of their names in events. */
+  interface Tree {
+    root: Root;
+    base: string;
+    followOutside: boolean;
+    prefix: string;
+  }
+  const ltspTree: Tree = { root: tftpRoot, base: ltspDir, followOutside: config.tftp.followSymlinksOutside, prefix: '' };
+  const imagesTree: Tree = { root: imagesRoot, base: imagesRoot.dir, followOutside: false, prefix: 'images/' };
+
+  function answerFile(req: IncomingMessage, res: ServerResponse, t: Track, rest: string, tree: Tree = ltspTree): Promise<void> | undefined {
     // The common case first, in this turn: a cached open file and a small or cached body.
     let parts: string[] | undefined;
     try {
@@ -247,9 +257,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     } catch {
       // answerFileAsync reports it
     }
-    const cached = parts && files.openCached(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside);
+    const cached = parts && files.openCached(tree.root, tree.base, parts, tree.followOutside);
     if (cached) {
-      t.file = parts!.join('/');
+      t.file = tree.prefix + parts!.join('/');
       let done = false;
       try {
         done = serveFileNow(req, res, cached, t, contents);
@@ -260,16 +270,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       if (done) return void cached.close();
       return sendFile(res, req, t, cached);
     }
-    return answerFileAsync(req, res, t, rest);
+    return answerFileAsync(req, res, t, rest, tree);
   }
 
-  async function answerFileAsync(req: IncomingMessage, res: ServerResponse, t: Track, rest: string): Promise<void> {
-    t.file = rest;
+  async function answerFileAsync(req: IncomingMessage, res: ServerResponse, t: Track, rest: string, tree: Tree): Promise<void> {
+    t.file = tree.prefix + rest;
     let file: OpenedFile;
     try {
       const parts = safeComponents(rest);
-      t.file = parts.join('/');
-      file = await files.open(tftpRoot, ltspDir, parts, config.tftp.followSymlinksOutside);
+      t.file = tree.prefix + parts.join('/');
+      file = await files.open(tree.root, tree.base, parts, tree.followOutside);
     } catch (err) {
       // the same text reply as `refuse` below, on the raw response
       if (err instanceof PathRefused) return void plain(res, t, err.status, err.reason, {}, req.method === 'HEAD');
@@ -299,8 +309,28 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   function fileFastPath(req: IncomingMessage, res: ServerResponse): boolean {
     if (closing || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
     const p = rawPath(req);
-    if (!FAST_PATH.test(p) || p === '/ltsp/ltsp.ipxe' || p.startsWith('/ltsp/images/')) return false;
+    if (!FAST_PATH.test(p) || p === '/ltsp/ltsp.ipxe') return false;
+    if (p.startsWith('/ltsp/images/')) return imageFastPath(req, res, p.slice('/ltsp/images/'.length));
     void answerFile(req, res, recorder.begin(req, res, 'file'), p.slice('/ltsp/'.length));
+    return true;
+  }
+
+  /**
+   * An image request that will be served (images on, client allowed, a valid token for a
+   * plain `<name>.img`) goes the file path's way: squashfs over HTTP is where small ranges
+   * come from in real boots. Every refusal is left to the fastify route, which words and
+   * logs it, so refusals behave exactly as before.
+   */
+  function imageFastPath(req: IncomingMessage, res: ServerResponse, rest: string): boolean {
+    if (!config.http.images) return false;
+    const m = /^([^/]+)\.img$/.exec(rest);
+    if (!m) return false;
+    const ip = clientIp(req);
+    if (!inSubnets(ip, allow.subnets)) return false;
+    const q = (req.url ?? '').indexOf('?');
+    const given = q < 0 ? [] : new URLSearchParams((req.url ?? '').slice(q + 1)).getAll('token');
+    if (given.length !== 1 || !tokens.verify(m[1]!, ip, given[0]).ok) return false;
+    void answerFile(req, res, recorder.begin(req, res, 'image'), rest, imagesTree);
     return true;
   }
 
@@ -361,14 +391,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       const q = req.query as Record<string, string | string[] | undefined>;
       const check = tokens.verify(m[1]!, ip, typeof q.token === 'string' ? q.token : undefined);
       if (!check.ok) return refuse(req, reply, 403, `image token ${check.reason}`);
-      try {
-        const file = await files.open(imagesRoot, imagesRoot.dir, parts, false);
-        reply.hijack();
-        return await sendFile(reply.raw, req.raw, req.track, file);
-      } catch (err) {
-        if (err instanceof PathRefused) return refuse(req, reply, err.status, err.reason);
-        throw err;
-      }
+      reply.hijack();
+      await answerFile(req.raw, reply.raw, req.track, rest, imagesTree); // `rest` undecoded: decoded once, there
     },
   });
 

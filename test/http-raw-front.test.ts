@@ -275,6 +275,39 @@ describe('on a live server', () => {
   });
 });
 
+describe('slow heads', () => {
+  it('a head trickled in a byte at a time is cut off once it is older than headersTimeoutMs', async () => {
+    const { createServer } = await import('node:net');
+    const { rawFront } = await import('../src/http/raw-front.js');
+    let handled = 0;
+    const front = rawFront({
+      handle: (_req, res) => {
+        handled++;
+        res.end(Buffer.from('x'));
+        return true;
+      },
+      fallback: (s) => s.destroy(),
+      keepAliveMs: 60_000,
+      headersTimeoutMs: 300,
+    });
+    const srv = createServer(front.accept);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const c = new Conn((srv.address() as { port: number }).port);
+    try {
+      // a byte every 40 ms keeps the idle timer fresh; the head never completes (≥ 2 s of trickle)
+      for (let i = 0; i < 50 && !c.closed; i++) {
+        c.send('X');
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      expect(c.closed).toBe(true);
+      expect(handled).toBe(0);
+    } finally {
+      c.destroy();
+      srv.close();
+    }
+  });
+});
+
 describe('server close', () => {
   it('closes idle keep-alive connections the front owns, and close() returns', async () => {
     const d = tempDir('ltsp-rawfront-close-');

@@ -24,6 +24,8 @@ import type { Socket } from 'node:net';
 
 /** node:http's default maxHeaderSize: longer heads are node:http's to refuse (431). */
 const MAX_HEAD = 16 * 1024;
+/** node:http's default headersTimeout: a request head must be complete this long after its first byte. */
+const HEADERS_TIMEOUT_MS = 60_000;
 /** Pipelined bytes buffered while a response is in flight before reading pauses. */
 const MAX_PENDING = 64 * 1024;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -165,6 +167,8 @@ export interface RawFrontOptions {
   fallback(socket: Socket): void;
   /** Idle time allowed between requests (and for a request head to arrive). */
   keepAliveMs: number;
+  /** A request head must be complete this long after its first byte (default 60 s, as node:http). */
+  headersTimeoutMs?: number;
 }
 
 export interface RawFront {
@@ -241,6 +245,7 @@ export function rawFront(opts: RawFrontOptions): RawFront {
   const owned = new Map<Socket, { busy: () => boolean }>();
   let taking = true;
   const keepAliveSeconds = Math.round(opts.keepAliveMs / 1000);
+  const headersTimeoutMs = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
 
   function accept(socket: Socket): void {
     if (!taking) return opts.fallback(socket);
@@ -248,12 +253,17 @@ export function rawFront(opts: RawFrontOptions): RawFront {
     let pending: Buffer | undefined;
     let res: RawResponse | undefined;
 
+    // When the first byte of the head being read arrived (node:http's headersTimeout: a client
+    // trickling a byte now and then would otherwise keep refreshing the idle timer forever).
+    let headSince = 0;
     const onData = (d: Buffer) => {
+      if (!pending) headSince = performance.now();
       pending = pending ? Buffer.concat([pending, d]) : d;
       if (res) {
         if (pending.length > MAX_PENDING) socket.pause();
         return;
       }
+      if (performance.now() - headSince > headersTimeoutMs) return void socket.destroy();
       next();
     };
     // One idle timer per connection, refreshed by net on every read and write: it fires
@@ -331,6 +341,7 @@ export function rawFront(opts: RawFrontOptions): RawFront {
       res = r;
       const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
       pending = rest;
+      headSince = performance.now(); // a pipelined head already here starts its clock now
       r.once('close', () => {
         if (res !== r) return;
         res = undefined;

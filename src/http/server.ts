@@ -162,7 +162,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       server.setTimeout(0);
       // The raw front takes each connection first and hands node:http the ones (and the
       // requests) it does not answer itself (raw-front.ts).
-      const nodeConnection = server.listeners('connection')[0] as (s: Socket) => void;
+      const nodeConnection = server.listeners('connection')[0] as ((s: Socket) => void) | undefined;
+      if (typeof nodeConnection !== 'function') return server; // not the node:http we know: no front
       server.off('connection', nodeConnection);
       front = rawFront({
         // node:http types, structurally what the file code uses (raw-front.ts RawResponse)

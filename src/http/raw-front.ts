@@ -21,6 +21,7 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import type { ConditionalHeaders } from './http-range.js';
 
 /** node:http's default maxHeaderSize: longer heads are node:http's to refuse (431). */
 const MAX_HEAD = 16 * 1024;
@@ -184,32 +185,26 @@ export interface RawFront {
 }
 
 /**
- * The request headers the file path reads (lower-case names, as node:http gives them);
- * other headers are checked for syntax and otherwise ignored. A fixed shape, no per-request
- * dictionary: V8 keeps property access on it fast.
+ * The request headers the file path reads (lower-case names, as node:http gives them):
+ * the conditional ones of http-range.ts plus these; other headers are checked for syntax
+ * and otherwise ignored.
  */
-export class RawHeaders {
-  host?: string;
-  range?: string;
-  'if-range'?: string;
-  'if-match'?: string;
-  'if-none-match'?: string;
-  'if-modified-since'?: string;
-  'if-unmodified-since'?: string;
-  connection?: string;
-  'user-agent'?: string;
+export type RawHeaders = ConditionalHeaders & { host?: string; connection?: string; 'user-agent'?: string };
+
+/** A fresh header record of one fixed shape (a literal, no per-request dictionary: V8 keeps access on it fast). */
+function newHeaders(): RawHeaders {
+  return { host: undefined, range: undefined, connection: undefined, 'user-agent': undefined, 'if-range': undefined,
+    'if-match': undefined, 'if-none-match': undefined, 'if-modified-since': undefined, 'if-unmodified-since': undefined };
 }
 
-const FIELDS = new Map<string, keyof RawHeaders>(
-  (['host', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'connection', 'user-agent'] as const).map((k) => [k, k]),
-);
+const FIELDS = new Map<string, keyof RawHeaders>(Object.keys(newHeaders()).map((k) => [k, k as keyof RawHeaders]));
 
 /** A parsed head; undefined when node:http should see the request instead. */
 export function parseHead(text: string): { method: 'GET' | 'HEAD'; url: string; httpVersion: '1.0' | '1.1'; headers: RawHeaders } | undefined {
   let eol = text.indexOf('\r\n');
   const m = REQUEST_LINE.exec(eol < 0 ? text : text.slice(0, eol));
   if (!m) return undefined;
-  const headers = new RawHeaders();
+  const headers = newHeaders();
   while (eol >= 0) {
     const from = eol + 2;
     eol = text.indexOf('\r\n', from);

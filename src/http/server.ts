@@ -236,10 +236,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     return reply.code(status).type('text/plain; charset=utf-8').send(`${reason}\n`);
   }
 
-  /**
-   * GET/HEAD of a file under TFTP_DIR/ltsp (`rest`: the raw path after `/ltsp/`), for the
-   * fast path and the fastify route alike. Never rejects: an unexpected error is a 500.
-   */
   /** A served tree: where its files are confined, and the prefix of their names in events. */
   interface Tree {
     root: Root;
@@ -250,6 +246,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   const ltspTree: Tree = { root: tftpRoot, base: ltspDir, followOutside: config.tftp.followSymlinksOutside, prefix: '' };
   const imagesTree: Tree = { root: imagesRoot, base: imagesRoot.dir, followOutside: false, prefix: 'images/' };
 
+  /**
+   * GET/HEAD of a file of `tree` (`rest`: the raw, undecoded path below it), for the fast
+   * paths and the fastify routes alike. Never rejects: an unexpected error is a 500.
+   */
   function answerFile(req: IncomingMessage, res: ServerResponse, t: Track, rest: string, tree: Tree = ltspTree): Promise<void> | undefined {
     // The common case first, in this turn: a cached open file and a small or cached body.
     let parts: string[] | undefined;
@@ -319,8 +319,9 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   /**
    * An image request that will be served (images on, client allowed, a valid token for a
    * plain `<name>.img`) goes the file path's way: squashfs over HTTP is where small ranges
-   * come from in real boots. Every refusal is left to the fastify route, which words and
-   * logs it, so refusals behave exactly as before.
+   * come from in real boots. Every policy refusal (images off, client, name, token) is left
+   * to the fastify route, which words and logs it as before; a missing file is the same
+   * 404 text either way (answerFile).
    */
   function imageFastPath(req: IncomingMessage, res: ServerResponse, rest: string): boolean {
     if (!config.http.images) return false;

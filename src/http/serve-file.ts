@@ -105,9 +105,9 @@ function rangeHeaders(m: FileMeta, r: { start: number; end: number }): Record<st
  * The common request answered in the same turn, with no promise and no per-response
  * listener: a 200 or single-range 206 whose body (≤ SYNC_READ_MAX) is in the content cache
  * or takes one pread while the sync gate is open, or any such HEAD. Returns false having
- * written nothing (serveFile then answers); the caller still closes `file`. Measured with
- * bench/http.mjs (128 KiB ranges): the promise chain of the general path cost more CPU per
- * request than the pread.
+ * written nothing (serveFile then answers); the caller still closes `file`. Measured side by
+ * side with nginx (128 KiB ranges, server CPU from schedstat): 173–180 → 138 µs per range,
+ * together with raw-front.ts's header parse change.
  */
 export function serveFileNow(req: IncomingMessage, res: ServerResponse, file: OpenedFile, progress: SendProgress = {}, cache?: ContentCache): boolean {
   const meta = fileMeta(file);

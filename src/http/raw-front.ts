@@ -7,10 +7,11 @@
  * bytes read so far are pushed back onto the socket (`unshift`) and node:http's own
  * connection listener adopts the socket, which stays with node:http from then on.
  *
- * Why: a 128 KiB Range request (squashfs over HTTP, UEFI HTTP Boot) costs ~45 µs more
- * through node:http's parser, IncomingMessage/ServerResponse and header validation than
- * through this front (bench/http.mjs and a bare node:http + pread server, same run), on a
- * request that takes ~250 µs in all at nginx's speed.
+ * Why: 128 KiB Range requests (squashfs over HTTP, UEFI HTTP Boot) side by side with nginx
+ * (~210–240 µs per range, curl included): a bare node:http + pread server took 0–45 µs more
+ * per range than a bare `net` one, and ltsp-ts on node:http 338–409 µs; through this front
+ * and serve-file.ts's one-turn path, 275–328 µs (server CPU 173–180 → 138–169 µs; README,
+ * HTTP benchmark).
  *
  * Strict on purpose: a request line other than `GET|HEAD <origin-form> HTTP/1.0|1.1`, a
  * header line that is not `token: value` without control characters, a repeated header,

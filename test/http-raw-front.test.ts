@@ -309,6 +309,59 @@ describe('slow heads', () => {
 });
 
 describe('server close', () => {
+  it('close(drainMs): a download in flight finishes, a new request gets 503, then close() returns', async () => {
+    const d = tempDir('ltsp-rawfront-drain-');
+    mkdirSync(join(d.dir, 'tftp', 'ltsp'), { recursive: true });
+    const kernel = randomBytes(24 * 1024 * 1024); // far more than socket buffers hold
+    writeFileSync(join(d.dir, 'tftp', 'ltsp', 'vmlinuz'), kernel);
+    const s = await startTestHttp({ tftpDir: join(d.dir, 'tftp'), baseDir: d.dir });
+    const dl = new Conn(s.server.port);
+    try {
+      dl.sock.pause(); // a slow client: the response cannot complete until it reads
+      dl.send(get('/ltsp/vmlinuz'));
+      await new Promise((r) => setTimeout(r, 200));
+      let closed = false;
+      const closing = s.server.close(20_000).then(() => (closed = true));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(closed).toBe(false); // waiting for the download
+      const late = new Conn(s.server.port);
+      try {
+        late.send(get('/ltsp/vmlinuz', ['Range: bytes=0-9']));
+        expect((await late.response()).status).toBe(503);
+      } finally {
+        late.destroy();
+      }
+      dl.sock.resume();
+      const r = await dl.response(false, 20_000);
+      expect(r.status).toBe(200);
+      expect(r.body.equals(kernel)).toBe(true);
+      await closing;
+      expect(closed).toBe(true);
+    } finally {
+      dl.destroy();
+      d.cleanup();
+    }
+  });
+
+  it('close() without a drain cuts a stalled download at once', async () => {
+    const d = tempDir('ltsp-rawfront-nodrain-');
+    mkdirSync(join(d.dir, 'tftp', 'ltsp'), { recursive: true });
+    writeFileSync(join(d.dir, 'tftp', 'ltsp', 'vmlinuz'), randomBytes(24 * 1024 * 1024));
+    const s = await startTestHttp({ tftpDir: join(d.dir, 'tftp'), baseDir: d.dir });
+    const dl = new Conn(s.server.port);
+    try {
+      dl.sock.pause();
+      dl.send(get('/ltsp/vmlinuz'));
+      await new Promise((r) => setTimeout(r, 200));
+      await s.server.close();
+      dl.sock.resume();
+      expect(await dl.closedByServer()).toBe(true);
+    } finally {
+      dl.destroy();
+      d.cleanup();
+    }
+  });
+
   it('closes idle keep-alive connections the front owns, and close() returns', async () => {
     const d = tempDir('ltsp-rawfront-close-');
     mkdirSync(join(d.dir, 'tftp', 'ltsp'), { recursive: true });

@@ -40,6 +40,8 @@ export interface RequestRecorder {
   begin(req: IncomingMessage, res: ServerResponse, route: RouteLabel, bodyBytes?: () => number): Track;
   /** Writes the pending access lines now (server close). */
   flush(): void;
+  /** Requests begun and not yet closed (all routes): what a graceful stop waits for. */
+  inFlight(): number;
 }
 
 type Level = 'info' | 'warn' | 'debug';
@@ -150,13 +152,19 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
     }
   }
 
+  let open = 0;
   return {
     begin(req, res, route, bodyBytes) {
       const t: Track = { start: process.hrtime.bigint(), route };
       inFlightOf(route).inc();
-      res.once('close', () => finished(req, res, t, bodyBytes));
+      open++;
+      res.once('close', () => {
+        open--;
+        finished(req, res, t, bodyBytes);
+      });
       return t;
     },
     flush,
+    inFlight: () => open,
   };
 }

@@ -70,7 +70,8 @@ export interface HttpServerOptions {
 
 export interface HttpServer {
   port: number;
-  close(): Promise<void>;
+  /** Stops: new requests get 503, responses in flight may finish for up to drainMs (default 0). */
+  close(drainMs?: number): Promise<void>;
   app: FastifyInstance;
   tokens: ImageTokens;
 }
@@ -296,10 +297,17 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
 
   let closing = false;
-  app.addHook('preClose', (done) => {
+  /** How long close() lets responses in flight finish (SIGTERM's drain). */
+  let drainMs = 0;
+  app.addHook('preClose', async () => {
+    // fastify already answers new requests 503 (return503OnClosing); the fast paths step aside
+    // for it, idle keep-alive connections go now, responses in flight get up to drainMs
+    // (a kernel or image download mid-boot), then fastify closes every connection left.
     closing = true;
     front?.stopTaking();
-    done();
+    app.server.closeIdleConnections();
+    const until = performance.now() + drainMs;
+    while (recorder.inFlight() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 20));
   });
 
   /**
@@ -433,7 +441,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     port,
     app,
     tokens,
-    close: async () => {
+    close: async (drain = 0) => {
+      drainMs = drain;
       await app.close();
       recorder.flush();
       files.clear();

@@ -88,7 +88,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         loaded: () => loaded,
       });
       ports.http = http.port;
-      closers.push(() => http.close());
+      closers.push((ms) => http.close(ms));
     }
     // DHCP last: clients are only sent to services that already listen, and the URLs it
     // hands out carry the HTTP port actually bound (0 = ephemeral in tests and the demo).

@@ -15,7 +15,7 @@
  *
  * Strict on purpose: a request line other than `GET|HEAD <origin-form> HTTP/1.0|1.1`, a
  * header line that is not `token: value` without control characters, a repeated header,
- * a request body (Content-Length ≠ 0, Transfer-Encoding), Expect, Upgrade, a missing Host
+ * Content-Length or Transfer-Encoding (a body), Expect, Upgrade, a missing Host
  * on HTTP/1.1, or a head over 16 KiB (node:http's limit) all go to node:http, which then
  * answers (or refuses) them as it always did. Handing over happens only between responses.
  */
@@ -223,9 +223,11 @@ export function parseHead(text: string): { method: 'GET' | 'HEAD'; url: string; 
     if (field) {
       if (headers[field] !== undefined) return undefined; // repeated: node:http's rules decide
       headers[field] = value;
-    } else if (lower === 'content-length') {
-      if (value !== '0') return undefined; // a body: node:http's
-    } else if (lower === 'transfer-encoding' || lower === 'expect' || lower === 'upgrade') return undefined;
+    } else if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'expect' || lower === 'upgrade') {
+      // any framing of a body (even `Content-Length: 0`, which GET clients do not send, and
+      // which node:http refuses when repeated), 100-continue or a protocol switch: node:http's
+      return undefined;
+    }
   }
   const httpVersion = m[3] === '1' ? '1.1' : '1.0';
   if (httpVersion === '1.1' && !headers.host) return undefined;

@@ -93,10 +93,6 @@ export class RawResponse extends EventEmitter {
     return this;
   }
 
-  getHeader(): undefined {
-    return undefined;
-  }
-
   write(chunk: Buffer, cb?: (err?: Error | null) => void): boolean {
     if (this.writableEnded) throw new Error('write after end');
     return this.send(chunk, cb);
@@ -181,8 +177,6 @@ export interface RawFront {
   /** Destroys the connections this front still owns (server close). */
   closeAll(): void;
   closeIdle(): void;
-  /** Connections currently owned by the front. */
-  readonly size: number;
 }
 
 /**
@@ -324,7 +318,7 @@ export function rawFront(opts: RawFrontOptions): RawFront {
       if (!taking) return handOver();
       const p = parseHead(text.slice(0, end));
       if (!p) return handOver();
-      const keepAlive = taking && wantsKeepAlive(p.httpVersion, p.headers.connection);
+      const keepAlive = wantsKeepAlive(p.httpVersion, p.headers.connection);
       const req: RawRequest = { method: p.method, url: p.url, httpVersion: p.httpVersion, headers: p.headers, socket };
       const r = new RawResponse(socket, p.method === 'HEAD', keepAlive, keepAliveSeconds);
       let taken: boolean;
@@ -368,9 +362,6 @@ export function rawFront(opts: RawFrontOptions): RawFront {
     },
     closeIdle() {
       for (const [s, c] of [...owned]) if (!c.busy()) s.destroy();
-    },
-    get size() {
-      return owned.size;
     },
   };
 }

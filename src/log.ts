@@ -41,7 +41,22 @@ export function createLogger(level: Level | 'silent' = 'info', opts: { pretty?: 
       }
     }
   });
-  return pino({ level, base: undefined }, lines);
+  return jsonLogger(level, lines);
+}
+
+/**
+ * Marks a logger (and, through the prototype chain, its children) as writing pino's
+ * default JSON lines: `{"level":<number>,"time":<epoch ms><bindings>,<fields>,"msg":...}`,
+ * no mixin, serializers, redaction or formatters. Hot paths may then write lines in that
+ * exact format to the logger's own destination themselves (access-log.ts).
+ */
+export const DEFAULT_JSON_LINES = Symbol('ltsp-ts: pino default JSON lines');
+
+/** The JSON-lines logger createLogger builds, on any destination (tests capture with it). */
+export function jsonLogger(level: Level | 'silent', dest: { write(s: string): unknown }): Logger {
+  const logger = pino({ level, base: undefined }, dest as pino.DestinationStream);
+  (logger as unknown as Record<symbol, boolean>)[DEFAULT_JSON_LINES] = true;
+  return logger;
 }
 
 /**

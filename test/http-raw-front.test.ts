@@ -10,7 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { parseHead } from '../src/http/raw-front.js';
+import { createServer } from 'node:net';
+import { parseHead, RawResponse } from '../src/http/raw-front.js';
 import { startTestHttp, tempDir, type TestHttp } from './http-helpers.js';
 
 describe('parseHead', () => {
@@ -43,6 +44,52 @@ describe('parseHead', () => {
     ['a line without a colon', ['GET /ltsp/x HTTP/1.1', 'Host: h', 'garbage']],
   ])('leaves %s to node:http', (_name, lines) => {
     expect(parseHead(head(lines))).toBeUndefined();
+  });
+});
+
+describe('RawResponse.endInPlace', () => {
+  /** One response written by `act` on the server side of a loopback connection: what the client received. */
+  async function received(act: (res: RawResponse) => void): Promise<{ bytes: Buffer; finished: boolean }> {
+    const got: Buffer[] = [];
+    let res: RawResponse | undefined;
+    const srv = createServer((s) => {
+      res = new RawResponse(s, false, false, 65); // Connection: close, so the client sees the end
+      act(res);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const c = connect(port, '127.0.0.1');
+      c.on('data', (d: Buffer) => got.push(d));
+      await new Promise((r) => c.once('close', r));
+    } finally {
+      srv.close();
+    }
+    return { bytes: Buffer.concat(got), finished: res!.writableFinished };
+  }
+  const body = randomBytes(5000);
+  const expected = async () => (await received((res) => res.writeHead(206, { 'content-length': body.length }).end(body))).bytes;
+
+  it('sends the head written into the headroom and the body as end() would, and calls back once written', async () => {
+    const want = await expected();
+    let called = 0;
+    const buf = Buffer.alloc(1024 + body.length, 0x55);
+    body.copy(buf, 1024);
+    const r = await received((res) => res.writeHead(206, { 'content-length': body.length }).endInPlace(buf, 1024, 1024 + body.length, () => called++));
+    // the Date header may tick between the two responses
+    const date = (b: Buffer) => b.toString('latin1').replace(/Date: [^\r]+/, 'Date: x');
+    expect(date(r.bytes)).toBe(date(want));
+    expect(r.bytes.subarray(-body.length).equals(body)).toBe(true);
+    expect(called).toBe(1);
+    expect(r.finished).toBe(true);
+  });
+
+  it('falls back to end() when the head does not fit before the body', async () => {
+    const buf = Buffer.concat([Buffer.alloc(16, 0x55), body]);
+    const r = await received((res) => res.writeHead(206, { 'content-length': body.length }).endInPlace(buf, 16, 16 + body.length));
+    expect(r.bytes.toString('latin1')).toMatch(/^HTTP\/1\.1 206 Partial Content\r\n/);
+    expect(r.bytes.subarray(-body.length).equals(body)).toBe(true);
+    expect(buf.subarray(0, 16).equals(Buffer.alloc(16, 0x55))).toBe(true); // nothing written into it
   });
 });
 

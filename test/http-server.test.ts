@@ -14,6 +14,8 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { jsonLogger } from '../src/log.js';
+import { lineWriter, type AccessLine } from '../src/http/access-log.js';
 import { curl, parseByteranges, rawRequest, startTestHttp, tempDir, type TestHttp } from './http-helpers.js';
 
 const { dir, cleanup } = tempDir('ltsp-http-');
@@ -436,7 +438,11 @@ describe('a file replaced on disk', () => {
 });
 
 describe('access log', () => {
-  it('one pino line per request (client, method, path, status, bytes, ms, range), 403 at warn, flushed by close()', async () => {
+  // a plain pino logger (lines through pino at flush) and the daemon's (lines formatted by access-log.ts)
+  it.each([
+    ['a plain pino logger', (sink: Writable) => pino({ level: 'info' }, sink)],
+    ["the daemon's JSON logger", (sink: Writable) => jsonLogger('info', sink)],
+  ])('one pino line per request (client, method, path, status, bytes, ms, range), 403 at warn, flushed by close(): %s', async (_name, makeLog) => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
@@ -444,7 +450,7 @@ describe('access log', () => {
         cb();
       },
     });
-    const own = await startTestHttp({ tftpDir, baseDir }, {}, { log: pino({ level: 'info' }, sink) });
+    const own = await startTestHttp({ tftpDir, baseDir }, {}, { log: makeLog(sink) });
     const access = () => lines.filter((l) => l.method !== undefined);
     try {
       await curl(dir, ['-r', '0-99', `${own.base}/ltsp/x86_64/vmlinuz`]); // fast path
@@ -460,5 +466,27 @@ describe('access log', () => {
     // the last line was still waiting for its batch: close() wrote it
     expect(access()[2]).toMatchObject({ path: '/ltsp/empty', status: 200, bytes: 0 });
     expect(access()).toHaveLength(3);
+    expect(access()[0]!.svc).toBe('http');
+  });
+
+  it("access lines formatted for the daemon's logger are the very lines pino writes", () => {
+    const text: string[] = [];
+    const viaPino: string[] = [];
+    const own = jsonLogger('debug', { write: (s: string) => void text.push(s) }).child({ svc: 'http' });
+    const ref = jsonLogger('debug', { write: (s: string) => void viaPino.push(s) }).child({ svc: 'http' });
+    const w = lineWriter(own)!;
+    expect(w).toBeDefined();
+    expect(lineWriter(pino({ level: 'info' }))).toBeUndefined(); // a logger not known to write default lines
+    const cases: [('info' | 'warn' | 'debug'), AccessLine, string][] = [
+      ['info', { client: '10.0.0.5', method: 'GET', path: '/ltsp/x86_64/vmlinuz', status: 206, bytes: 131072, ms: 0.123, range: 'bytes=0-131071', ua: 'iPXE/1.21.1' }, 'GET /ltsp/x86_64/vmlinuz 206'],
+      ['warn', { client: '::1', method: 'HEAD', path: '/ltsp/"q"\\b\u0001\t\u2028é☃😀', status: 403, bytes: 0, ms: 12, range: undefined, ua: undefined, aborted: true, reason: 'symlink "leaves" the root' }, 'HEAD /x 403'],
+      ['debug', { client: '', method: 'GET', path: undefined, status: 200, bytes: 0, ms: Number.NaN, range: undefined, ua: 'a'.repeat(300) }, 'msg with "quotes"'],
+    ];
+    for (const [level, line, msg] of cases) {
+      w.write(w.format(level, line, msg));
+      ref[level](line, msg);
+    }
+    const strip = (l: string) => l.replace(/"time":\d+/, '"time":0');
+    expect(text.map(strip)).toEqual(viaPino.map(strip));
   });
 });

@@ -106,15 +106,38 @@ export class RawResponse extends EventEmitter {
     if (this.writableEnded) return this;
     if (!this.headersSent) this.writeHead(this.statusCode, { 'content-length': chunk?.length ?? 0 });
     this.writableEnded = true;
-    this.send(chunk, (err) => {
+    this.send(chunk, this.ended(cb));
+    if (!this.keepAlive) this.socket.end();
+    return this;
+  }
+
+  /**
+   * end() with `buf[from, to)` as the body, the pending head written into the caller's
+   * headroom just before `from`: head and body leave as one buffer in one write(2), with no
+   * cork, no writev and no string write (serve-file.ts reads small ranges at an offset for
+   * this). Falls back to end() when there is no pending head or it does not fit.
+   */
+  endInPlace(buf: Buffer, from: number, to: number, cb?: () => void): this {
+    const head = this.head;
+    if (head === undefined || this.isHead || this.writableEnded || head.length > from) return this.end(buf.subarray(from, to), cb);
+    const at = from - head.length;
+    buf.write(head, at, 'latin1'); // node:http writes heads as latin1 too
+    this.head = undefined;
+    this.writableEnded = true;
+    this.send(buf.subarray(at, to), this.ended(cb));
+    if (!this.keepAlive) this.socket.end();
+    return this;
+  }
+
+  /** The write callback of the response's last bytes: 'finish' then 'close', unless the connection died. */
+  private ended(cb?: () => void): (err?: Error | null) => void {
+    return (err) => {
       if (err || this.closed) return; // the connection died: 'close' (unfinished) comes from it
       this.writableFinished = true;
       cb?.();
       this.emit('finish');
       this.emitClose();
-    });
-    if (!this.keepAlive) this.socket.end();
-    return this;
+    };
   }
 
   destroy(err?: Error): this {

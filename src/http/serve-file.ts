@@ -12,6 +12,10 @@ import { giveBuffer, sendBody, sendSegments, takeBuffer, type Segment, type Send
 import { readSync } from 'node:fs';
 import { fsSyncGate, SYNC_READ_MAX } from './sync-gate.js';
 import type { ContentCache } from './content-cache.js';
+import { RawResponse } from './raw-front.js';
+
+/** Bytes kept free before a small body read for the raw front, for the response head (RawResponse.endInPlace). */
+const HEADROOM = 1024;
 
 
 /** What the access log and boot events need to know about one answered file request. */
@@ -120,15 +124,17 @@ export function serveFileNow(req: IncomingMessage, res: ServerResponse, file: Op
   const want = r.end - r.start + 1;
   let body: Buffer | undefined;
   let pooled: Buffer | undefined;
+  let at = 0;
   if (!head && want > 0) {
     if (want > SYNC_READ_MAX) return false;
     body = cache?.get(file.fd, file.stat, file.path)?.subarray(r.start, r.end + 1);
     if (!body) {
       if (!fsSyncGate.allowed()) return false;
       pooled = takeBuffer();
+      at = res instanceof RawResponse ? HEADROOM : 0;
       let n = -1;
       try {
-        n = fsSyncGate.run(() => readSync(file.fd, pooled!, 0, want, r.start));
+        n = fsSyncGate.run(() => readSync(file.fd, pooled!, at, want, r.start));
       } catch {
         // an I/O error: the general path reports it
       }
@@ -136,7 +142,7 @@ export function serveFileNow(req: IncomingMessage, res: ServerResponse, file: Op
         giveBuffer(pooled);
         return false;
       }
-      body = pooled.subarray(0, n);
+      body = pooled.subarray(at, at + n);
     }
   }
   res.writeHead(d.status, d.status === 200 ? wholeHeaders(meta) : rangeHeaders(meta, r));
@@ -144,8 +150,11 @@ export function serveFileNow(req: IncomingMessage, res: ServerResponse, file: Op
   progress.outcome = 'ok';
   // The pooled buffer is reused once the kernel has the bytes ('finish'); after an abort the
   // socket may still hold it, so it is left to the GC.
-  if (pooled) res.end(body, () => giveBuffer(pooled!));
-  else res.end(body);
+  if (pooled) {
+    const done = () => giveBuffer(pooled!);
+    if (at > 0) (res as unknown as RawResponse).endInPlace(pooled, at, at + want, done);
+    else res.end(body, done);
+  } else res.end(body);
   return true;
 }
 

@@ -6,12 +6,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { MAX_RANGES, decide, etagOf, lastModifiedOf, multipartPlan, parseRange } from '../src/http/http-range.js';
+import { MAX_RANGES, decide, etagOf, lastModifiedOf, multipartPlan, parseRange, parseRangeList } from '../src/http/http-range.js';
 import { PathRefused, safeComponents } from '../src/http/safe-path.js';
 import { normaliseMac, reachedAs } from '../src/http/server.js';
 import { SyncGate } from '../src/http/sync-gate.js';
 
 describe('parseRange', () => {
+  it("answers the common 'bytes=a-b' form exactly as the general parser does", () => {
+    const sizes = [0, 1, 100, 2 ** 30, 2 ** 53 - 1];
+    const nums = ['0', '1', '99', '100', '101', '0099', '1073741823', '1073741824', '999999999999999', '9999999999999999'];
+    for (const size of sizes)
+      for (const a of nums)
+        for (const b of nums) {
+          const h = `bytes=${a}-${b}`;
+          expect(parseRange(h, size)).toEqual(parseRangeList(h, size));
+        }
+  });
   const size = 1000;
   it.each([
     ['bytes=0-499', [[0, 499]]],

@@ -42,10 +42,26 @@ export type RangeParse =
   | { kind: 'ranges'; ranges: ByteRange[] };
 
 const DIGITS = /^\d+$/;
+/** The form nearly every client sends (iPXE, curl, OVMF): one closed range, nothing else. */
+const ONE_CLOSED_RANGE = /^bytes=(\d{1,15})-(\d{1,15})$/;
 
 /** Parses a Range header value against a representation of `size` bytes. */
 export function parseRange(header: string | undefined, size: number): RangeParse {
   if (header === undefined) return { kind: 'none' };
+  // The common form without the general parser's splits and trims; the same answers.
+  const one = ONE_CLOSED_RANGE.exec(header);
+  if (one) {
+    const start = Number(one[1]);
+    const end = Number(one[2]);
+    if (end < start) return { kind: 'none' };
+    if (start >= size) return { kind: 'unsatisfiable' };
+    return { kind: 'ranges', ranges: [{ start, end: Math.min(end, size - 1) }] };
+  }
+  return parseRangeList(header, size);
+}
+
+/** The general Range parser (RFC 9110 §14.1.1 ranges-specifier); parseRange's fast path answers alike. */
+export function parseRangeList(header: string, size: number): RangeParse {
   const eq = header.indexOf('=');
   if (eq < 0 || header.slice(0, eq).trim().toLowerCase() !== 'bytes') return { kind: 'none' };
   const specs = header.slice(eq + 1).split(',');

@@ -14,7 +14,7 @@
  * file through the daemon's logger (src/log.ts; nginx writes its access log too). Clients are curl processes; every download's
  * size is checked. Per round, in alternating order: one full download, N concurrent full
  * downloads, one 256 MiB Range, and R random 128 KiB Ranges over one keep-alive
- * connection (curl --next; one connect is checked); before the rounds, two unmeasured
+ * connection (curl --next; one connect is checked); before the rounds, ten unmeasured
  * passes of the ranges test per server (--warmup N) let Node's JIT settle. Prints median
  * MB/s per test, the ratio ltsp-ts/nginx, server CPU seconds (measured rounds only) and
  * peak RSS (VmHWM). The temp dir (and the big file) is removed at the end. Read the
@@ -81,8 +81,15 @@ const RANGE_SMALL = 128 * 1024;
 const TIMEOUT_S = 300;
 /** Also time the small-ranges test against a bare node:http server (see --serve-floor). */
 const FLOOR = process.argv.includes('--with-floor');
-/** Unmeasured small-ranges passes per server before the rounds (`--warmup 0` to skip). */
-const WARMUP = arg('--warmup', 2);
+/**
+ * Unmeasured small-ranges passes per server before the rounds (`--warmup 0` to skip). Ten:
+ * V8 optimises a function called once per request only after thousands of calls, so a fresh
+ * ltsp-ts's CPU per 128 KiB range fell pass after pass (500 ranges each, all threads,
+ * schedstat): 293, 274, 247, 219, 191 ... and ~120–190 µs from the 8th pass on, while the
+ * compiler threads took up to ~80 µs per request early on. With two passes the measured
+ * rounds were the 3rd to 7th pass. A netboot daemon runs warm; nginx needs no warm-up.
+ */
+const WARMUP = arg('--warmup', 10);
 /** `--only ranges`: skip the three big-transfer tests (the file is still written and warmed). */
 const ONLY_RANGES = process.argv.includes('--only') && process.argv[process.argv.indexOf('--only') + 1] === 'ranges';
 
@@ -254,8 +261,7 @@ async function main() {
     // warm the page cache once through each server
     await single(url.nginx);
     await single(url['ltsp-ts']);
-    // One unmeasured small-ranges pass per server: a daemon runs warm, and Node's JIT needs a
-    // couple of thousand requests to optimise the request path (first rounds ran ~30% slower).
+    // Unmeasured small-ranges passes per server: a daemon runs warm (see WARMUP).
     const warm = Array.from({ length: NRANGES }, () => randomInt(0, SIZE - RANGE_SMALL + 1));
     for (const u of Object.values(url)) for (let i = 0; i < WARMUP; i++) await smallRanges(u, warm, dir);
 

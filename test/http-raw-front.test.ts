@@ -42,6 +42,12 @@ describe('parseHead', () => {
     ['Expect', ['GET /ltsp/x HTTP/1.1', 'Host: h', 'Expect: 100-continue']],
     ['Upgrade', ['GET /ltsp/x HTTP/1.1', 'Host: h', 'Upgrade: websocket']],
     ['a line without a colon', ['GET /ltsp/x HTTP/1.1', 'Host: h', 'garbage']],
+    ['a line without a colon before others', ['GET /ltsp/x HTTP/1.1', 'garbage', 'Host: h']],
+    ['bare CR inside a value', ['GET /ltsp/x HTTP/1.1', 'Host: h\rRange: bytes=0-1']],
+    ['a control character in the target', ['GET /ltsp/x\x01y HTTP/1.1', 'Host: h']],
+    ['DEL in a value', ['GET /ltsp/x HTTP/1.1', 'Host: h', 'User-Agent: a\x7fb']],
+    ['a non-token header name', ['GET /ltsp/x HTTP/1.1', 'Host: h', 'X(A): a']],
+    ['a non-token name that lower-cases like a known one', ['GET /ltsp/x HTTP/1.1', 'Host: h', 'R\u00c0nge: bytes=0-1']],
   ])('leaves %s to node:http', (_name, lines) => {
     expect(parseHead(head(lines))).toBeUndefined();
   });

@@ -84,11 +84,34 @@ export function lineWriter(log: Logger): { format(level: Level, line: AccessLine
   const values = log.levels.values;
   const head = { info: `{"level":${values.info}`, warn: `{"level":${values.warn}`, debug: `{"level":${values.debug}` };
   return {
-    // JSON.stringify renders every field as pino's serializer does (undefined keys left out,
-    // strings escaped, non-finite numbers as null); the line's keys follow the bindings.
-    format: (level, line, msg) => `${head[level]},"time":${Date.now()}${bindings},${JSON.stringify(line).slice(1, -1)},"msg":${JSON.stringify(msg)}}\n`,
+    // The keys in AccessLine's order, undefined ones left out, as pino writes an object.
+    // Written out rather than JSON.stringify(line): in callgrind (steady state, 128 KiB
+    // ranges) queueing a line took ~13.6k of the ~103k instructions of a whole request.
+    format: (level, line, msg) => {
+      let s = `${head[level]},"time":${Date.now()}${bindings},"client":${jsonString(line.client)},"method":${jsonString(line.method)}`;
+      if (line.path !== undefined) s += `,"path":${jsonString(line.path)}`;
+      s += `,"status":${jsonNumber(line.status)},"bytes":${jsonNumber(line.bytes)},"ms":${jsonNumber(line.ms)}`;
+      if (line.range !== undefined) s += `,"range":${jsonString(line.range)}`;
+      if (line.ua !== undefined) s += `,"ua":${jsonString(line.ua)}`;
+      if (line.aborted !== undefined) s += `,"aborted":${line.aborted}`;
+      if (line.reason !== undefined) s += `,"reason":${jsonString(line.reason)}`;
+      return `${s},"msg":${jsonString(msg)}}\n`;
+    },
     write: (t) => void stream.write!(t),
   };
+}
+
+/** Characters JSON.stringify escapes (and surrogates, whose pairing it checks). */
+const NEEDS_ESCAPE = /["\\\x00-\x1f\ud800-\udfff]/;
+
+/** `s` as a JSON string literal, exactly as JSON.stringify writes it. */
+function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+/** A number as JSON.stringify writes it (non-finite ones as null). */
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null';
 }
 
 /** Batches of at most this many lines (a burst does not wait for the timer). */
@@ -100,16 +123,18 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
   const mInFlight = metrics.gauge('ltsp_http_requests_in_flight', 'HTTP requests being answered, by route');
 
   const inFlight = new Map<RouteLabel, Series>();
-  const answered = new Map<string, { requests: Series; bytes: Series }>();
+  /** Per route, per status (numeric keys: no key string to build and hash per request). */
+  const answered = new Map<RouteLabel, Map<number, { requests: Series; bytes: Series }>>();
   const inFlightOf = (route: RouteLabel): Series => {
     let s = inFlight.get(route);
     if (!s) inFlight.set(route, (s = seriesOf(mInFlight, { route })));
     return s;
   };
   const answeredOf = (route: RouteLabel, status: number) => {
-    const k = `${route} ${status}`;
-    let s = answered.get(k);
-    if (!s) answered.set(k, (s = { requests: seriesOf(mRequests, { route, status }), bytes: seriesOf(mBytes, { route, status }) }));
+    let byStatus = answered.get(route);
+    if (!byStatus) answered.set(route, (byStatus = new Map()));
+    let s = byStatus.get(status);
+    if (!s) byStatus.set(status, (s = { requests: seriesOf(mRequests, { route, status }), bytes: seriesOf(mBytes, { route, status }) }));
     return s;
   };
 

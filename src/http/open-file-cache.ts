@@ -30,8 +30,8 @@ import { fsSyncGate } from './sync-gate.js';
 
 interface Entry {
   key: string;
-  /** The requested path (what is stat'ed to validate the entry). */
-  joined: string;
+  /** The requested path (what is stat'ed to validate the entry), as bytes: no string encoding per stat. */
+  joined: Buffer;
   fd: number;
   path: string;
   stat: Stats;
@@ -39,6 +39,8 @@ interface Entry {
   refs: number;
   checkedAt: number;
 }
+
+const STAT_OPTIONS = { throwIfNoEntry: false } as const;
 
 function sameFile(a: Stats, b: Stats): boolean {
   return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
@@ -86,7 +88,7 @@ export class OpenFileCache {
     if (!e || !fsSyncGate.allowed()) return undefined;
     let st: Stats | undefined;
     try {
-      st = fsSyncGate.run(() => statSync(e.joined, { throwIfNoEntry: false }));
+      st = fsSyncGate.run(() => statSync(e.joined, STAT_OPTIONS));
     } catch {
       st = undefined; // EACCES, ELOOP...: openInside gives the answer
     }
@@ -131,7 +133,7 @@ export class OpenFileCache {
   private remember(key: string, file: OpenedFile): void {
     const old = this.entries.get(key);
     if (old) this.drop(old);
-    const e: Entry = { key, joined: key.slice(key.indexOf('\0') + 1), fd: file.fd, path: file.path, stat: file.stat, refs: 2, checkedAt: this.now() };
+    const e: Entry = { key, joined: Buffer.from(key.slice(key.indexOf('\0') + 1)), fd: file.fd, path: file.path, stat: file.stat, refs: 2, checkedAt: this.now() };
     this.entries.set(key, e);
     let closed = false;
     file.close = () => {

@@ -49,6 +49,8 @@ function sameFile(a: Stats, b: Stats): boolean {
 export class OpenFileCache {
   /** Insertion order = least recently used first. */
   private readonly entries = new Map<string, Entry>();
+  /** The entry last moved to the most recently used end. */
+  private mru: Entry | undefined;
 
   constructor(
     readonly maxEntries = 64,
@@ -77,7 +79,13 @@ export class OpenFileCache {
     return this.hit(this.keyOf(root, base, parts, followOutside));
   }
 
-  private keyOf(root: Root, base: string, parts: string[], followOutside: boolean): string {
+  /** openCached by a key from `keyOf` (callers that remember keys skip building them per request). */
+  openCachedKey(key: string): OpenedFile | undefined {
+    return this.hit(key);
+  }
+
+  /** The cache key of a file (what `open` and `openCached` use). */
+  keyOf(root: Root, base: string, parts: string[], followOutside: boolean): string {
     // parts come from safeComponents (no '', '.', '..'), base is normalised: a plain join is path.join
     const joined = base.endsWith('/') ? path.join(base, ...parts) : `${base}/${parts.join('/')}`;
     return `${followOutside ? '1' : '0'}${root.dir}\0${joined}`;
@@ -93,8 +101,12 @@ export class OpenFileCache {
       st = undefined; // EACCES, ELOOP...: openInside gives the answer
     }
     if (st && sameFile(st, e.stat) && this.now() - e.checkedAt < this.maxAgeMs) {
-      this.entries.delete(key); // move to the most recently used end
-      this.entries.set(key, e);
+      if (this.mru !== e) {
+        // move to the most recently used end (a file asked for again and again stays there)
+        this.entries.delete(key);
+        this.entries.set(key, e);
+        this.mru = e;
+      }
       return this.lease(e);
     }
     this.drop(e);
@@ -135,6 +147,7 @@ export class OpenFileCache {
     if (old) this.drop(old);
     const e: Entry = { key, joined: Buffer.from(key.slice(key.indexOf('\0') + 1)), fd: file.fd, path: file.path, stat: file.stat, refs: 2, checkedAt: this.now() };
     this.entries.set(key, e);
+    this.mru = e;
     let closed = false;
     file.close = () => {
       if (closed) return;
@@ -147,6 +160,7 @@ export class OpenFileCache {
   private drop(e: Entry): void {
     if (this.entries.get(e.key) !== e) return;
     this.entries.delete(e.key);
+    if (this.mru === e) this.mru = undefined;
     this.unref(e);
   }
 

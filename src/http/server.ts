@@ -243,9 +243,35 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     base: string;
     followOutside: boolean;
     prefix: string;
+    /** What a raw request path maps to (safeComponents and the cache key are pure functions of it). */
+    names: Map<string, NameFacts>;
   }
-  const ltspTree: Tree = { root: tftpRoot, base: ltspDir, followOutside: config.tftp.followSymlinksOutside, prefix: '' };
-  const imagesTree: Tree = { root: imagesRoot, base: imagesRoot.dir, followOutside: false, prefix: 'images/' };
+  interface NameFacts {
+    /** The open-file cache's key of the file. */
+    key: string;
+    /** Its name in events and the access log's boot events (`prefix` + components). */
+    file: string;
+  }
+  /** Distinct raw paths remembered per tree; past this the memo starts over (a client sending random names). */
+  const NAMES_MAX = 1024;
+  const ltspTree: Tree = { root: tftpRoot, base: ltspDir, followOutside: config.tftp.followSymlinksOutside, prefix: '', names: new Map() };
+  const imagesTree: Tree = { root: imagesRoot, base: imagesRoot.dir, followOutside: false, prefix: 'images/', names: new Map() };
+
+  /** The facts of a raw path below `tree`, computed once per distinct path; undefined when safeComponents refuses it. */
+  function nameFacts(tree: Tree, rest: string): NameFacts | undefined {
+    let n = tree.names.get(rest);
+    if (n) return n;
+    let parts: string[];
+    try {
+      parts = safeComponents(rest);
+    } catch {
+      return undefined; // answerFileAsync reports it
+    }
+    n = { key: files.keyOf(tree.root, tree.base, parts, tree.followOutside), file: tree.prefix + parts.join('/') };
+    if (tree.names.size >= NAMES_MAX) tree.names.clear();
+    tree.names.set(rest, n);
+    return n;
+  }
 
   /**
    * GET/HEAD of a file of `tree` (`rest`: the raw, undecoded path below it), for the fast
@@ -253,15 +279,10 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
    */
   function answerFile(req: IncomingMessage, res: ServerResponse, t: Track, rest: string, tree: Tree = ltspTree): Promise<void> | undefined {
     // The common case first, in this turn: a cached open file and a small or cached body.
-    let parts: string[] | undefined;
-    try {
-      parts = safeComponents(rest);
-    } catch {
-      // answerFileAsync reports it
-    }
-    const cached = parts && files.openCached(tree.root, tree.base, parts, tree.followOutside);
+    const name = nameFacts(tree, rest);
+    const cached = name && files.openCachedKey(name.key);
     if (cached) {
-      t.file = tree.prefix + parts!.join('/');
+      t.file = name.file;
       let done = false;
       try {
         done = serveFileNow(req, res, cached, t, contents);

@@ -81,7 +81,7 @@ function httpDate(): string {
  * The response side: writeHead/write/end/destroy, headersSent/writableEnded/
  * writableFinished/statusCode, and 'finish' then 'close' when the body is in the kernel —
  * or 'close' alone when the connection died first (writableFinished stays false), as
- * node:http's ServerResponse does. Head and first body bytes go out in one writev.
+ * node:http's ServerResponse does. Head and first body bytes go out in one write(v).
  */
 export class RawResponse extends EventEmitter {
   statusCode = 200;
@@ -96,6 +96,8 @@ export class RawResponse extends EventEmitter {
     private readonly isHead: boolean,
     private readonly keepAlive: boolean,
     private readonly keepAliveSeconds: number,
+    /** Runs right after the 'close' listeners (the connection's own bookkeeping, without a listener of its own). */
+    private readonly afterClose?: () => void,
   ) {
     super();
   }
@@ -178,6 +180,7 @@ export class RawResponse extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.emit('close');
+    this.afterClose?.();
   }
 
   /** Writes the pending head (once) and `chunk`; a HEAD response never carries a body. */
@@ -373,7 +376,14 @@ export function rawFront(opts: RawFrontOptions): RawFront {
       if (!p) return handOver();
       const keepAlive = wantsKeepAlive(p.httpVersion, p.headers.connection);
       const req: RawRequest = { method: p.method, url: p.url, httpVersion: p.httpVersion, headers: p.headers, socket };
-      const r = new RawResponse(socket, p.method === 'HEAD', keepAlive, keepAliveSeconds);
+      // When the response is done: the next pipelined request, if the connection lives on.
+      const r: RawResponse = new RawResponse(socket, p.method === 'HEAD', keepAlive, keepAliveSeconds, () => {
+        if (res !== r) return;
+        res = undefined;
+        if (!r.writableFinished || !keepAlive || socket.destroyed) return;
+        if (socket.isPaused()) socket.resume();
+        next();
+      });
       let taken: boolean;
       try {
         taken = opts.handle(req, r);
@@ -387,13 +397,6 @@ export function rawFront(opts: RawFrontOptions): RawFront {
       const rest = end + 4 < pending.length ? pending.subarray(end + 4) : undefined;
       pending = rest;
       headSince = performance.now(); // a pipelined head already here starts its clock now
-      r.once('close', () => {
-        if (res !== r) return;
-        res = undefined;
-        if (!r.writableFinished || !keepAlive || socket.destroyed) return;
-        if (socket.isPaused()) socket.resume();
-        next();
-      });
     };
 
     owned.set(socket, { busy: () => res !== undefined });

@@ -127,6 +127,7 @@ export function serveFileNow(req: IncomingMessage, res: ServerResponse, file: Op
   else return false;
   const head = req.method === 'HEAD';
   const want = r.end - r.start + 1;
+  const raw = (res as unknown) instanceof RawResponse ? (res as unknown as RawResponse) : undefined;
   let body: Buffer | undefined;
   let pooled: Buffer | undefined;
   let at = 0;
@@ -136,7 +137,7 @@ export function serveFileNow(req: IncomingMessage, res: ServerResponse, file: Op
     if (!body) {
       if (!fsSyncGate.allowed()) return false;
       pooled = takeBuffer();
-      at = res instanceof RawResponse ? HEADROOM : 0;
+      at = raw ? HEADROOM : 0;
       let n = -1;
       try {
         n = fsSyncGate.run(() => readSync(file.fd, pooled!, at, want, r.start));
@@ -150,7 +151,6 @@ export function serveFileNow(req: IncomingMessage, res: ServerResponse, file: Op
       body = pooled.subarray(at, at + n);
     }
   }
-  const raw = (res as unknown) instanceof RawResponse ? (res as unknown as RawResponse) : undefined;
   if (raw) {
     // the lines wholeHeaders/rangeHeaders give, ready-made (the equivalence tests compare both paths)
     const size = meta.facts.size;

@@ -76,7 +76,7 @@ export function clientIp(req: IncomingMessage): string {
  * For a logger marked DEFAULT_JSON_LINES: formats access lines as pino would and writes
  * them to its destination. undefined for any other logger.
  */
-export function lineWriter(log: Logger): { format(level: Level, line: AccessLine, msg: string): string; write(text: string): void } | undefined {
+export function lineWriter(log: Logger): { format(level: Level, line: AccessLine, msg: string, time?: number): string; write(text: string): void } | undefined {
   const l = log as unknown as Record<symbol, unknown>;
   const stream = l[pino.symbols.streamSym] as { write?: (s: string) => unknown } | undefined;
   const bindings = l[pino.symbols.chindingsSym];
@@ -87,8 +87,8 @@ export function lineWriter(log: Logger): { format(level: Level, line: AccessLine
     // The keys in AccessLine's order, undefined ones left out, as pino writes an object.
     // Written out rather than JSON.stringify(line): in callgrind (steady state, 128 KiB
     // ranges) queueing a line took ~13.6k of the ~103k instructions of a whole request.
-    format: (level, line, msg) => {
-      let s = `${head[level]},"time":${Date.now()}${bindings},"client":${jsonString(line.client)},"method":${jsonString(line.method)}`;
+    format: (level, line, msg, time = Date.now()) => {
+      let s = `${head[level]},"time":${time}${bindings},"client":${jsonString(line.client)},"method":${jsonString(line.method)}`;
       if (line.path !== undefined) s += `,"path":${jsonString(line.path)}`;
       s += `,"status":${jsonNumber(line.status)},"bytes":${jsonNumber(line.bytes)},"ms":${jsonNumber(line.ms)}`;
       if (line.range !== undefined) s += `,"range":${jsonString(line.range)}`;
@@ -99,6 +99,11 @@ export function lineWriter(log: Logger): { format(level: Level, line: AccessLine
     },
     write: (t) => void stream.write!(t),
   };
+}
+
+/** An access line's message: `GET /ltsp/x 206`. */
+function messageOf(line: AccessLine): string {
+  return `${line.method} ${line.path} ${line.status}`;
 }
 
 /** Characters JSON.stringify escapes (and surrogates, whose pairing it checks). */
@@ -139,29 +144,30 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
   };
 
   const text = lineWriter(log);
-  let pending: { level: Level; line: object; msg: string }[] = [];
-  let pendingText = '';
-  let count = 0;
+  let pending: { level: Level; line: AccessLine; time: number }[] = [];
   let timer: NodeJS.Timeout | undefined;
 
+  /**
+   * Lines are formatted here, a batch in one loop, not as each request ends: between two
+   * 128 KiB copies the formatting code and data were out of the CPU caches, and a line
+   * cost several times what it costs in a loop (side by side, 2000 ranges a round: server
+   * CPU 149 → 141 µs per range with the log off).
+   */
   function flush(): void {
     if (timer) clearTimeout(timer);
     timer = undefined;
-    count = 0;
-    if (pendingText) {
-      const t = pendingText;
-      pendingText = '';
-      text!.write(t);
-    }
     const lines = pending;
     pending = [];
-    for (const p of lines) log[p.level](p.line, p.msg);
+    if (text) {
+      let out = '';
+      for (const p of lines) out += text.format(p.level, p.line, messageOf(p.line), p.time);
+      if (out) text.write(out);
+    } else for (const p of lines) log[p.level](p.line, messageOf(p.line));
   }
 
-  function queue(level: Level, line: AccessLine, msg: string): void {
-    if (text) pendingText += text.format(level, line, msg);
-    else pending.push({ level, line, msg });
-    if (++count >= BATCH_MAX) flush();
+  function queue(level: Level, line: AccessLine): void {
+    pending.push({ level, line, time: Date.now() });
+    if (pending.length >= BATCH_MAX) flush();
     else if (!timer) timer = setTimeout(flush, batchMs).unref();
   }
 
@@ -194,7 +200,7 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
       };
       if (aborted) line.aborted = true;
       if (t.reason) line.reason = t.reason;
-      queue(level, line, `${method} ${path} ${status}`);
+      queue(level, line);
     }
     if (wantEvent) {
       try {

@@ -227,7 +227,12 @@ export function requestRecorder(log: Logger, metrics: MetricsRegistry, events: B
       const t: Track = { start: performance.now(), route };
       inFlightOf(route).inc();
       open++;
-      res.once('close', () => {
+      // `on` with a flag rather than `once`: no wrapper and bound function per request, no
+      // listener removal on emit (the response object is dropped afterwards anyway)
+      let closed = false;
+      res.on('close', () => {
+        if (closed) return;
+        closed = true;
         open--;
         finished(req, res, t, bodyBytes);
       });

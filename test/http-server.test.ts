@@ -482,9 +482,20 @@ describe('access log', () => {
       ['warn', { client: '::1', method: 'HEAD', path: '/ltsp/"q"\\b\u0001\t\u2028é☃😀', status: 403, bytes: 0, ms: 12, range: undefined, ua: undefined, aborted: true, reason: 'symlink "leaves" the root' }, 'HEAD /x 403'],
       ['debug', { client: '', method: 'GET', path: undefined, status: 200, bytes: 0, ms: Number.NaN, range: undefined, ua: 'a'.repeat(300) }, 'msg with "quotes"'],
     ];
+    // runs of lines that share parts (the writer reuses them from the line before) and
+    // lines that change one part at a time
+    const base: AccessLine = { client: '10.0.0.7', method: 'GET', path: '/ltsp/images/x86_64.img', status: 206, bytes: 4096, ms: 1.5, range: 'bytes=0-4095', ua: 'iPXE/1.21.1' };
+    for (const change of [{}, { range: 'bytes=4096-8191' }, {}, { method: 'HEAD' }, { path: '/ltsp/x86_64/vmlinuz' }, { client: '10.0.0.8' },
+      { ua: undefined }, { ua: 'UefiHttpBoot/1.0' }, { status: 200, range: undefined }, { path: undefined }, { path: '/ltsp/"x"' }, {}])
+      cases.push(['info', { ...base, ...change }, `${change.method ?? 'GET'} ${'path' in change ? change.path : base.path} ${change.status ?? 206}`]);
     for (const [level, line, msg] of cases) {
       w.write(w.format(level, line, msg));
       ref[level](line, msg);
+    }
+    // the message derived from the line when not given, as the recorder asks for it
+    for (const line of [base, { ...base, status: 200 }, { ...base, status: 200 }]) {
+      w.write(w.format('info', line));
+      ref.info(line, `${line.method} ${line.path} ${line.status}`);
     }
     const strip = (l: string) => l.replace(/"time":\d+/, '"time":0');
     expect(text.map(strip)).toEqual(viaPino.map(strip));

@@ -254,6 +254,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   }
   /** Distinct raw paths remembered per tree; past this the memo starts over (a client sending random names). */
   const NAMES_MAX = 1024;
+  /** Longer raw paths (only fastify's routes pass them) are not remembered. */
+  const NAME_MAX_LENGTH = 1024;
   const ltspTree: Tree = { root: tftpRoot, base: ltspDir, followOutside: config.tftp.followSymlinksOutside, prefix: '', names: new Map() };
   const imagesTree: Tree = { root: imagesRoot, base: imagesRoot.dir, followOutside: false, prefix: 'images/', names: new Map() };
 
@@ -268,6 +270,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
       return undefined; // answerFileAsync reports it
     }
     n = { key: files.keyOf(tree.root, tree.base, parts, tree.followOutside), file: tree.prefix + parts.join('/') };
+    if (rest.length > NAME_MAX_LENGTH) return n; // kept small: at most NAMES_MAX × 1 KiB of names per tree
     if (tree.names.size >= NAMES_MAX) tree.names.clear();
     tree.names.set(rest, n);
     return n;

@@ -72,19 +72,15 @@ export class OpenFileCache {
   }
 
   /**
-   * The synchronous half of `open`: the cached file when the path still names it, else
-   * undefined (then call `open`). Lets the common request run without a promise.
+   * The synchronous half of `open`, by the file's `keyOf` key: the cached file when the path
+   * still names it, else undefined (then call `open`). Lets the common request run without a
+   * promise; callers remember keys rather than build them per request.
    */
-  openCached(root: Root, base: string, parts: string[], followOutside: boolean): OpenedFile | undefined {
-    return this.hit(this.keyOf(root, base, parts, followOutside));
-  }
-
-  /** openCached by a key from `keyOf` (callers that remember keys skip building them per request). */
   openCachedKey(key: string): OpenedFile | undefined {
     return this.hit(key);
   }
 
-  /** The cache key of a file (what `open` and `openCached` use). */
+  /** The cache key of a file (what `open` and `openCachedKey` use). */
   keyOf(root: Root, base: string, parts: string[], followOutside: boolean): string {
     // parts come from safeComponents (no '', '.', '..'), base is normalised: a plain join is path.join
     const joined = base.endsWith('/') ? path.join(base, ...parts) : `${base}/${parts.join('/')}`;
